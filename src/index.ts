@@ -1,0 +1,3 @@
+export { KvServer } from "./server/kv-server.js";
+export { defaultConfig, type ServerConfig } from "./server/config.js";
+export { ErrorCode, RpcError, errorCatalog } from "./protocol/errors.js";

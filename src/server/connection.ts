@@ -1,0 +1,280 @@
+import type { Logger } from "pino";
+import WebSocket from "ws";
+
+import type { ApiKeyRecord } from "../auth/api-key.js";
+import { dispatch, type DispatchContext } from "../methods/dispatch.js";
+import { parseFrame, type Frame } from "../protocol/envelope.js";
+import { ErrorCode, RpcError, unauthenticated } from "../protocol/errors.js";
+import type { NotificationSink } from "../watch/watch-session.js";
+import { WatchSession } from "../watch/watch-session.js";
+import { answerFrame } from "./frame-answer.js";
+import type { ServerContext } from "./server-context.js";
+import { RequestScheduler } from "./request-scheduler.js";
+
+/** An unauthenticated connection is closed after this many frames... */
+const unauthenticatedFrameLimit = 16;
+/** ...or after this long, whichever comes first. */
+const unauthenticatedTimeoutMs = 10_000;
+/** A close handshake that has not finished by then drops the socket. */
+const closeHandshakeTimeoutMs = 5_000;
+
+export const CloseCode = {
+  GoingAway: 1001,
+  InternalError: 1011,
+  SlowConsumer: 4008,
+  Unauthorized: 4401,
+} as const;
+
+interface OutboundSlot {
+  /** undefined while the request is running; null when nothing is sent. */
+  text: string | null | undefined;
+  bytes: number;
+  kind: "answer" | "notification";
+  /**
+   * Set once a write or a watch/subscribe of the frame starts: a
+   * notification queued later never overtakes this answer, so a client
+   * sees the answer to its write, and to its subscribe, before the
+   * notifications that follow from them.
+   */
+  barrier: boolean;
+}
+
+let nextConnectionId = 1;
+
+/**
+ * One WebSocket client: reads frames, answers them in the order received,
+ * and carries the watch notifications of its subscriptions. Responses and
+ * notifications share one ordered outbound queue, so the answer to a write
+ * always precedes the notification of the change it made.
+ */
+export class Connection implements NotificationSink {
+  readonly id = nextConnectionId++;
+  readonly watch: WatchSession | undefined;
+
+  private readonly logger: Logger;
+  private readonly scheduler: RequestScheduler;
+  private readonly dispatchContext: DispatchContext | undefined;
+  private readonly outbound: OutboundSlot[] = [];
+  private outboundBytes = 0;
+  private frameCount = 0;
+  private closing = false;
+  private authTimer: NodeJS.Timeout | undefined;
+  lastPongAt = Date.now();
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly key: ApiKeyRecord | null,
+    private readonly server: ServerContext,
+  ) {
+    this.logger = server.logger.child({
+      connectionId: this.id,
+      keyId: key?.id,
+    });
+    this.scheduler = new RequestScheduler((method) =>
+      server.isWriteMethod(method),
+    );
+
+    if (key) {
+      this.watch = new WatchSession(server.hub, server.store, this, {
+        maxSubscriptions: server.config.maxSubscriptions,
+        maxOutboundBytes: server.config.maxOutboundBytes,
+      });
+      this.dispatchContext = {
+        key,
+        store: server.store,
+        limits: { maxValueBytes: server.config.maxValueBytes },
+        watch: this.watch,
+        isKeyActive: () => !this.closing && server.keys.isActive(key.id),
+        openRpcDocument: server.openRpcDocument,
+      };
+    } else {
+      this.authTimer = setTimeout(
+        () => this.close(CloseCode.Unauthorized, "no valid API key"),
+        unauthenticatedTimeoutMs,
+      );
+    }
+
+    socket.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    socket.on("pong", () => (this.lastPongAt = Date.now()));
+    socket.on("close", () => this.onClose());
+    socket.on("error", (error) => {
+      this.logger.debug({ err: error }, "websocket error");
+    });
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    this.frameCount++;
+
+    let frame: Frame;
+    if (isBinary) {
+      frame = {
+        kind: "error",
+        error: new RpcError(
+          ErrorCode.InvalidRequest,
+          "Binary frames are not accepted; send JSON-RPC as a text frame.",
+        ),
+      };
+    } else {
+      frame = parseFrame(rawDataToString(data));
+    }
+
+    const slot: OutboundSlot = {
+      text: undefined,
+      bytes: 0,
+      kind: "answer",
+      barrier: false,
+    };
+    this.outbound.push(slot);
+    const answered = answerFrame(
+      frame,
+      (request) =>
+        this.scheduler.run(request, () => this.execute(request, slot)),
+      this.logger,
+      this.server.observeRequest,
+    );
+    answered.then(
+      (text) => this.fill(slot, text),
+      (error) => {
+        this.logger.error({ err: error }, "answering a frame failed");
+        this.fill(slot, null);
+      },
+    );
+
+    if (!this.key && this.frameCount >= unauthenticatedFrameLimit) {
+      answered.finally(() =>
+        this.close(CloseCode.Unauthorized, "no valid API key"),
+      );
+    }
+  }
+
+  private execute(
+    request: Parameters<typeof dispatch>[0],
+    slot: OutboundSlot,
+  ): Promise<unknown> {
+    if (!this.dispatchContext) return Promise.reject(unauthenticated());
+    if (
+      request.method === "watch/subscribe" ||
+      this.server.isWriteMethod(request.method)
+    ) {
+      slot.barrier = true;
+    }
+    return dispatch(request, this.dispatchContext);
+  }
+
+  private fill(slot: OutboundSlot, text: string | null): void {
+    slot.text = text;
+    if (text !== null) {
+      slot.bytes = Buffer.byteLength(text);
+      this.outboundBytes += slot.bytes;
+    }
+    this.flush();
+  }
+
+  /** Sends every ready item at the head of the queue, in order. */
+  private flush(): void {
+    while (this.outbound.length > 0) {
+      const head = this.outbound[0];
+      if (head.text === undefined) return;
+      this.outbound.shift();
+      this.outboundBytes -= head.bytes;
+      if (head.text !== null && this.socket.readyState === WebSocket.OPEN) {
+        this.socket.send(head.text);
+      }
+    }
+  }
+
+  /**
+   * Queues a notification as early as the ordering rules allow: after
+   * every earlier notification and every answer that is a barrier, but
+   * ahead of plain reads still running, so that a slow read does not delay
+   * live changes.
+   */
+  sendNotification(text: string, bytes: number): void {
+    if (this.closing) return;
+    if (this.outbound.length === 0) {
+      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+      return;
+    }
+    let position = this.outbound.length;
+    while (position > 0) {
+      const before = this.outbound[position - 1];
+      if (before.kind === "notification" || before.barrier) break;
+      position--;
+    }
+    this.outbound.splice(position, 0, {
+      text,
+      bytes,
+      kind: "notification",
+      barrier: false,
+    });
+    this.outboundBytes += bytes;
+    if (position === 0) this.flush();
+  }
+
+  unsentBytes(): number {
+    return this.socket.bufferedAmount + this.outboundBytes;
+  }
+
+  waitForDrain(bytes: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closing || this.unsentBytes() < bytes) resolve();
+        else setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  closeSlowConsumer(): void {
+    this.server.metrics.slowConsumerCloses.inc();
+    this.logger.info(
+      { unsentBytes: this.unsentBytes() },
+      "closing a slow consumer",
+    );
+    this.close(
+      CloseCode.SlowConsumer,
+      "slow consumer: resubscribe with fromSeq",
+    );
+  }
+
+  closeAfterStoreFailure(): void {
+    this.close(CloseCode.InternalError, "store failed during replay");
+  }
+
+  /** Stops the watches and closes with `code`; drops it after 5 s. */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.authTimer);
+    this.watch?.stop();
+    if (this.socket.readyState === WebSocket.OPEN) {
+      this.socket.close(code, reason);
+    }
+    setTimeout(() => this.socket.terminate(), closeHandshakeTimeoutMs).unref();
+  }
+
+  /** Closes without a handshake, for a peer that stopped answering pings. */
+  terminate(): void {
+    this.closing = true;
+    this.watch?.stop();
+    this.socket.terminate();
+  }
+
+  ping(): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping();
+  }
+
+  private onClose(): void {
+    this.closing = true;
+    clearTimeout(this.authTimer);
+    this.watch?.stop();
+    this.server.forgetConnection(this);
+  }
+}
+
+function rawDataToString(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}

@@ -1,0 +1,23 @@
+import type { Logger } from "pino";
+
+import type { KeyRegistry } from "../auth/key-registry.js";
+import type { RawJson } from "../protocol/json-text.js";
+import type { Store } from "../store/store.js";
+import type { WatchHub } from "../watch/watch-hub.js";
+import type { ServerConfig } from "./config.js";
+import type { Connection } from "./connection.js";
+import type { ServerMetrics } from "./metrics.js";
+
+/** What connections and HTTP handlers share within one server process. */
+export interface ServerContext {
+  config: ServerConfig;
+  logger: Logger;
+  store: Store;
+  hub: WatchHub;
+  keys: KeyRegistry;
+  metrics: ServerMetrics;
+  openRpcDocument: RawJson;
+  isWriteMethod(method: string): boolean;
+  observeRequest(method: string, code: number): void;
+  forgetConnection(connection: Connection): void;
+}

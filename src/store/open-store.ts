@@ -1,0 +1,77 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
+import { lockStoreFile } from "./sqlite-lock.js";
+import { SqliteStore } from "./sqlite.js";
+import type { Store } from "./store.js";
+
+export interface StoreLocation {
+  kind: "sqlite";
+  /** An absolute file path, or ":memory:". */
+  path: string;
+}
+
+/** Parses a --store value: `sqlite:PATH` or `memory:`. */
+export function parseStoreLocation(text: string): StoreLocation {
+  if (text === "memory:" || text === "sqlite::memory:") {
+    return { kind: "sqlite", path: ":memory:" };
+  }
+  if (text.startsWith("sqlite:")) {
+    const path = text.slice("sqlite:".length);
+    if (path === "") {
+      throw new Error(
+        "--store sqlite: needs a file path, as in sqlite:./data/kvstream.db",
+      );
+    }
+    return { kind: "sqlite", path: resolve(path) };
+  }
+  if (/^postgres(ql)?:\/\//.test(text)) {
+    throw new Error(
+      "--store postgres:// is not supported by this version yet; use sqlite:PATH or memory:.",
+    );
+  }
+  throw new Error(
+    `--store '${text}' is not a store location; use sqlite:PATH (a file) or memory: (a throwaway store).`,
+  );
+}
+
+export interface OpenedStore {
+  store: Store;
+  /** Releases the server lock, if one was taken, after the store closes. */
+  close(): Promise<void>;
+}
+
+export function openStore(
+  location: StoreLocation,
+  options: {
+    historyChanges: number;
+    historySeconds: number;
+    /** Take the one-server-per-file lock; the CLI does not. */
+    exclusive: boolean;
+    pruneIntervalMs?: number;
+  },
+): OpenedStore {
+  let unlock = () => {};
+  if (location.path !== ":memory:") {
+    mkdirSync(dirname(location.path), { recursive: true });
+    if (options.exclusive) unlock = lockStoreFile(location.path);
+  }
+  try {
+    const store = new SqliteStore({
+      path: location.path,
+      historyChanges: options.historyChanges,
+      historySeconds: options.historySeconds,
+      pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
+    });
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}

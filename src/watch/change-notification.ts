@@ -1,0 +1,21 @@
+import { RawJson } from "../protocol/json-text.js";
+import { notification } from "../protocol/response.js";
+import type { Change } from "../store/store.js";
+
+/** Serialises a change as a `watch/change` notification frame. */
+export function serializeChange(change: Change): string {
+  return notification("watch/change", {
+    seq: change.seq,
+    op: change.op,
+    namespace: change.namespace,
+    key: change.key,
+    value:
+      change.valueJson === undefined
+        ? undefined
+        : new RawJson(change.valueJson),
+    version: change.version,
+    actor: change.actor,
+    timestamp: change.timestamp,
+    tenantId: change.tenantId,
+  });
+}

@@ -1,0 +1,67 @@
+import type { Change, Store } from "../store/store.js";
+import { serializeChange } from "./change-notification.js";
+import { SubscriptionIndex } from "./subscription-index.js";
+
+/** What the hub needs of a connection's watch state. */
+export interface LiveSubscriber {
+  /** The hub's mark of the last change delivered, to send each once. */
+  deliveryMark: number;
+  deliverLive(seq: number, text: string, bytes: number): void;
+}
+
+/**
+ * The change feed's fan-out: receives committed changes in seq order,
+ * serialises each once, and hands the same text to every connection with
+ * a matching subscription, once per connection.
+ */
+export class WatchHub {
+  readonly index = new SubscriptionIndex<LiveSubscriber>();
+  private readonly latestSeqByTenant = new Map<string, number>();
+  private mark = 0;
+  private published = 0;
+
+  constructor(private readonly store: Store) {
+    store.onCommit((changes) => this.publish(changes));
+  }
+
+  get publishedCount(): number {
+    return this.published;
+  }
+
+  /** Makes latestSeq() exact for the tenant; call before subscribing. */
+  async loadTenant(tenantId: string): Promise<void> {
+    if (this.latestSeqByTenant.has(tenantId)) return;
+    const seq = await this.store.latestSeq(tenantId);
+    if (!this.latestSeqByTenant.has(tenantId)) {
+      this.latestSeqByTenant.set(tenantId, seq);
+    }
+  }
+
+  /**
+   * The tenant's last published seq. A subscription registered in the
+   * same synchronous step receives every change after it, live.
+   */
+  latestSeq(tenantId: string): number {
+    return this.latestSeqByTenant.get(tenantId) ?? 0;
+  }
+
+  publish(changes: readonly Change[]): void {
+    for (const change of changes) {
+      this.latestSeqByTenant.set(change.tenantId, change.seq);
+      this.published++;
+
+      let text: string | undefined;
+      let bytes = 0;
+      const mark = ++this.mark;
+      this.index.forEachMatch(change.namespace, (subscriber) => {
+        if (subscriber.deliveryMark === mark) return;
+        subscriber.deliveryMark = mark;
+        if (text === undefined) {
+          text = serializeChange(change);
+          bytes = Buffer.byteLength(text);
+        }
+        subscriber.deliverLive(change.seq, text, bytes);
+      });
+    }
+  }
+}

@@ -1,0 +1,257 @@
+import { tenantOf } from "../names/namespace.js";
+import { ErrorCode, invalidParams, RpcError } from "../protocol/errors.js";
+import type { Store } from "../store/store.js";
+import { serializeChange } from "./change-notification.js";
+import type { LiveSubscriber, WatchHub } from "./watch-hub.js";
+
+/** Where a session's notifications go: the connection's outbound queue. */
+export interface NotificationSink {
+  sendNotification(text: string, bytes: number): void;
+  /** Bytes queued for the client and not yet written to the socket. */
+  unsentBytes(): number;
+  /** Closes the connection with 4008; called once. */
+  closeSlowConsumer(): void;
+  /** Closes the connection with 1011 after a store failure mid-replay. */
+  closeAfterStoreFailure(): void;
+  /** Resolves once unsentBytes() is below `bytes` or the socket closed. */
+  waitForDrain(bytes: number): Promise<void>;
+}
+
+export interface WatchLimits {
+  maxSubscriptions: number;
+  maxOutboundBytes: number;
+}
+
+interface PendingNotification {
+  seq: number;
+  text: string;
+  bytes: number;
+}
+
+interface ReplayJob {
+  namespace: string;
+  afterSeq: number;
+  uptoSeq: number;
+}
+
+const replayPageSize = 256;
+
+/**
+ * The subscriptions of one connection, with replay from history and the
+ * slow-consumer limit. All subscriptions of a connection belong to the
+ * key's one tenant, so its notifications share one seq order: a replay is
+ * merged with the live changes that wait behind it, so that every
+ * subscription sees its changes in increasing seq order.
+ */
+export class WatchSession implements LiveSubscriber {
+  deliveryMark = 0;
+
+  private readonly subscriptions = new Set<string>();
+  private readonly replayJobs: ReplayJob[] = [];
+  private replaying = false;
+  private pending: PendingNotification[] = [];
+  private pendingBytes = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly hub: WatchHub,
+    private readonly store: Store,
+    private readonly sink: NotificationSink,
+    private readonly limits: WatchLimits,
+  ) {}
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
+  deliverLive(seq: number, text: string, bytes: number): void {
+    if (this.stopped) return;
+    if (
+      this.sink.unsentBytes() + this.pendingBytes >
+      this.limits.maxOutboundBytes
+    ) {
+      this.stop();
+      this.sink.closeSlowConsumer();
+      return;
+    }
+    if (this.replaying) {
+      this.pending.push({ seq, text, bytes });
+      this.pendingBytes += bytes;
+      return;
+    }
+    this.sink.sendNotification(text, bytes);
+  }
+
+  /**
+   * Starts a subscription after the caller validated the params and the
+   * key's access to the namespace. Returns the subscribe result.
+   */
+  async subscribe(
+    namespace: string,
+    fromSeq: number | undefined,
+    storeId: string | undefined,
+  ): Promise<{ namespace: string; seq: number; storeId: string }> {
+    const tenantId = tenantOf(namespace);
+
+    if (this.subscriptions.has(namespace)) {
+      if (fromSeq !== undefined) {
+        throw invalidParams(
+          "This connection already watches that namespace; call watch/unsubscribe first to replay from fromSeq.",
+        );
+      }
+      await this.hub.loadTenant(tenantId);
+      return this.result(namespace, this.hub.latestSeq(tenantId));
+    }
+    if (this.subscriptions.size >= this.limits.maxSubscriptions) {
+      throw new RpcError(
+        ErrorCode.RateLimited,
+        `This connection already has ${this.limits.maxSubscriptions} subscriptions, the maximum; unsubscribe from one or open another connection.`,
+        { limit: this.limits.maxSubscriptions },
+      );
+    }
+
+    const bounds =
+      fromSeq !== undefined || storeId !== undefined
+        ? await this.store.historyBounds(tenantId)
+        : undefined;
+    if (storeId !== undefined && storeId !== this.store.storeId) {
+      throw this.compacted(
+        bounds!.oldestSeq,
+        "The storeId differs from this store's: its history was replaced (for example by a restore); read the current state again instead of replaying.",
+      );
+    }
+    await this.hub.loadTenant(tenantId);
+    if (this.stopped)
+      return this.result(namespace, this.hub.latestSeq(tenantId));
+
+    // From here to the return nothing awaits, so no change can be
+    // published between reading the latest seq and registering.
+    const latestSeq = this.hub.latestSeq(tenantId);
+    if (fromSeq !== undefined) {
+      if (fromSeq > latestSeq) {
+        throw invalidParams(
+          `fromSeq ${fromSeq} is above the tenant's latest seq ${latestSeq}; resume from a seq you received.`,
+          { latestSeq },
+        );
+      }
+      if (fromSeq + 1 < bounds!.oldestSeq) {
+        throw this.compacted(
+          bounds!.oldestSeq,
+          `History before seq ${bounds!.oldestSeq} was discarded; read the current state again, then subscribe without fromSeq.`,
+        );
+      }
+    }
+
+    this.subscriptions.add(namespace);
+    this.hub.index.add(namespace, this);
+    if (fromSeq !== undefined && fromSeq < latestSeq) {
+      this.replayJobs.push({
+        namespace,
+        afterSeq: fromSeq,
+        uptoSeq: latestSeq,
+      });
+      if (!this.replaying) {
+        this.replaying = true;
+        setImmediate(() => void this.runReplays(tenantId));
+      }
+    }
+    return this.result(namespace, latestSeq);
+  }
+
+  unsubscribe(namespace: string): boolean {
+    if (!this.subscriptions.delete(namespace)) return false;
+    this.hub.index.remove(namespace, this);
+    for (const job of this.replayJobs) {
+      if (job.namespace === namespace) job.uptoSeq = job.afterSeq;
+    }
+    return true;
+  }
+
+  /** Stops every subscription; no notification is sent after this. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const namespace of this.subscriptions) {
+      this.hub.index.remove(namespace, this);
+    }
+    this.subscriptions.clear();
+    this.replayJobs.length = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private result(namespace: string, seq: number) {
+    return { namespace, seq, storeId: this.store.storeId };
+  }
+
+  private compacted(oldestSeq: number, message: string): RpcError {
+    return new RpcError(ErrorCode.HistoryCompacted, message, {
+      oldestSeq,
+      storeId: this.store.storeId,
+    });
+  }
+
+  /**
+   * Sends each queued replay, reading history in short pages and only as
+   * fast as the socket drains. Live changes that arrived meanwhile are
+   * merged in by seq, and a change both replayed and pending is sent once.
+   */
+  private async runReplays(tenantId: string): Promise<void> {
+    const drainBelow = Math.max(
+      64 * 1024,
+      Math.floor(this.limits.maxOutboundBytes / 4),
+    );
+    try {
+      while (this.replayJobs.length > 0 && !this.stopped) {
+        const job = this.replayJobs[0];
+        while (job.afterSeq < job.uptoSeq && !this.stopped) {
+          await this.sink.waitForDrain(drainBelow);
+          if (this.stopped || job.afterSeq >= job.uptoSeq) break;
+
+          const page = await this.store.readChanges({
+            tenantId,
+            namespace: job.namespace,
+            afterSeq: job.afterSeq,
+            uptoSeq: job.uptoSeq,
+            limit: replayPageSize,
+          });
+          if (this.stopped) break;
+          if (page.length === 0) break;
+
+          for (const change of page) {
+            this.sendPendingBefore(change.seq);
+            if (this.pending[0]?.seq === change.seq) {
+              this.sendPendingBefore(change.seq + 1);
+            } else {
+              const text = serializeChange(change);
+              this.sink.sendNotification(text, Buffer.byteLength(text));
+            }
+          }
+          job.afterSeq = page[page.length - 1].seq;
+        }
+        this.replayJobs.shift();
+      }
+    } catch {
+      // The store failed mid-replay. The client cannot be told on this
+      // subscription, so the connection is closed and the client resumes
+      // with fromSeq, losing nothing.
+      this.stop();
+      this.sink.closeAfterStoreFailure();
+      return;
+    }
+    if (this.stopped) return;
+    this.sendPendingBefore(Number.POSITIVE_INFINITY);
+    this.replaying = false;
+  }
+
+  private sendPendingBefore(seq: number): void {
+    let count = 0;
+    while (count < this.pending.length && this.pending[count].seq < seq) {
+      const item = this.pending[count];
+      this.sink.sendNotification(item.text, item.bytes);
+      this.pendingBytes -= item.bytes;
+      count++;
+    }
+    if (count > 0) this.pending.splice(0, count);
+  }
+}
