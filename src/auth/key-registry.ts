@@ -14,6 +14,7 @@ export class KeyRegistry {
   private knownVersion = -1;
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  private failing = false;
 
   constructor(
     private readonly store: Store,
@@ -57,6 +58,8 @@ export class KeyRegistry {
     this.refreshing = true;
     try {
       const version = await this.store.apiKeysVersion();
+      if (this.failing) this.logger.info("refreshing API keys works again");
+      this.failing = false;
       if (version === this.knownVersion) return;
 
       const records = await this.store.listApiKeys();
@@ -70,7 +73,14 @@ export class KeyRegistry {
         if (newlyRevoked) this.onRevoked(fresh.id);
       }
     } catch (error) {
-      this.logger.warn({ err: error }, "refreshing API keys failed; retrying");
+      // Logged once per outage: the refresh runs four times a second.
+      if (!this.failing) {
+        this.logger.warn(
+          { err: error },
+          "refreshing API keys failed; retrying",
+        );
+      }
+      this.failing = true;
     } finally {
       this.refreshing = false;
     }

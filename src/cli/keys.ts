@@ -137,7 +137,16 @@ export function keysCommand(): Command {
         store.listApiKeys(),
       );
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+        const listed = records.map((record) => ({
+          id: record.id,
+          tenant: record.tenantId,
+          role: record.role,
+          scope: record.scope,
+          name: record.name,
+          createdAt: record.createdAt,
+          revokedAt: record.revokedAt,
+        }));
+        process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
         return;
       }
       const rows = [

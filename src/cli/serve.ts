@@ -54,6 +54,16 @@ const integerFlags: Array<[IntegerOption, string, string]> = [
     "--history-seconds <seconds>",
     "age of changes kept for watch/subscribe fromSeq, at least, in seconds",
   ],
+  [
+    "maxRequestsPerSecond",
+    "--max-requests-per-second <count>",
+    "requests per second allowed to one API key on this process (-32007 beyond); 0 for no limit",
+  ],
+  [
+    "maxStoreBytes",
+    "--max-store-bytes <bytes>",
+    "largest size of the SQLite file; writes past it fail with -32001 while reads go on; 0 for no limit",
+  ],
 ];
 
 function envName(option: string): string {
@@ -145,6 +155,17 @@ async function serve(config: ServerConfig): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+
+  // A stray rejection is a bug in one request's path, not a reason to drop
+  // every connection: log it with its stack and keep serving.
+  process.on("unhandledRejection", (reason) => {
+    logger.error({ err: reason }, "unhandled promise rejection");
+  });
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error }, "uncaught exception; exiting");
+    logger.flush();
+    process.exit(1);
+  });
 }
 
 function formatHost(host: string): string {

@@ -100,5 +100,6 @@ export async function dispatch(
     const error = namespaceForbidden();
     throw handler.reportsIndex ? error.atIndex(index) : error;
   });
+  context.takeRateToken();
   return handler.execute(parsed, context);
 }

@@ -13,6 +13,8 @@ export interface MethodContext {
   limits: MethodLimits;
   /** The connection's watches; absent over POST /rpc. */
   watch?: WatchSession;
+  /** Throws -32007 when the key is over its request rate. */
+  takeRateToken(): void;
 }
 
 /**

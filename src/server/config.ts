@@ -14,6 +14,10 @@ export interface ServerConfig {
   pingIntervalMs: number;
   historyChanges: number;
   historySeconds: number;
+  /** Per API key on this process; 0 means no limit. */
+  maxRequestsPerSecond: number;
+  /** Largest SQLite file; 0 means no limit beyond the disk's. */
+  maxStoreBytes: number;
   logLevel: string;
 }
 
@@ -28,6 +32,8 @@ export const defaultConfig: ServerConfig = {
   pingIntervalMs: 30_000,
   historyChanges: 100_000,
   historySeconds: 24 * 60 * 60,
+  maxRequestsPerSecond: 0,
+  maxStoreBytes: 0,
   logLevel: "info",
 };
 
@@ -58,6 +64,8 @@ export const integerOptions: Record<
     | "pingIntervalMs"
     | "historyChanges"
     | "historySeconds"
+    | "maxRequestsPerSecond"
+    | "maxStoreBytes"
   >,
   IntegerBounds
 > = {
@@ -69,6 +77,8 @@ export const integerOptions: Record<
   pingIntervalMs: { min: 100, max: 24 * 60 * 60 * 1000 },
   historyChanges: { min: 0, max: Number.MAX_SAFE_INTEGER },
   historySeconds: { min: 0, max: 100 * 365 * 24 * 60 * 60 },
+  maxRequestsPerSecond: { min: 0, max: 10_000_000 },
+  maxStoreBytes: { min: 0, max: Number.MAX_SAFE_INTEGER },
 };
 
 /** Parses an integer option value, naming the option in the error. */

@@ -84,6 +84,7 @@ export class Connection implements NotificationSink {
         store: server.store,
         limits: { maxValueBytes: server.config.maxValueBytes },
         watch: this.watch,
+        takeRateToken: () => server.rateLimiter.take(key.id),
         isKeyActive: () => !this.closing && server.keys.isActive(key.id),
         openRpcDocument: server.openRpcDocument,
       };
@@ -142,9 +143,9 @@ export class Connection implements NotificationSink {
     );
 
     if (!this.key && this.frameCount >= unauthenticatedFrameLimit) {
-      answered.finally(() =>
-        this.close(CloseCode.Unauthorized, "no valid API key"),
-      );
+      const closeUnauthenticated = () =>
+        this.close(CloseCode.Unauthorized, "no valid API key");
+      answered.then(closeUnauthenticated, closeUnauthenticated);
     }
   }
 

@@ -119,6 +119,7 @@ export async function handleHttpRpc(
     store: server.store,
     limits: { maxValueBytes: server.config.maxValueBytes },
     isKeyActive: () => server.keys.isActive(key.id),
+    takeRateToken: () => server.rateLimiter.take(key.id),
     openRpcDocument: server.openRpcDocument,
   };
   const text = await answerFrame(

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
 
 import { KeyRegistry } from "../auth/key-registry.js";
+import { RateLimiter } from "../auth/rate-limiter.js";
 import { writeMethodNames } from "../methods/dispatch.js";
 import { RawJson } from "../protocol/json-text.js";
 import { buildOpenRpcDocument } from "../protocol/openrpc.js";
@@ -64,6 +65,7 @@ export class KvServer {
       hub,
       keys,
       metrics,
+      rateLimiter: new RateLimiter(config.maxRequestsPerSecond),
       openRpcDocument: new RawJson(
         JSON.stringify(buildOpenRpcDocument(protocolVersion)),
       ),
@@ -94,6 +96,7 @@ export class KvServer {
       historyChanges: config.historyChanges,
       historySeconds: config.historySeconds,
       exclusive: true,
+      maxStoreBytes: config.maxStoreBytes,
     });
     const server = new KvServer(config, logger, opened);
     try {
@@ -279,6 +282,7 @@ export class KvServer {
     this.stopping = true;
     clearInterval(this.pingTimer);
     this.context.keys.stop();
+    this.context.rateLimiter.stop();
     for (const connection of this.connections) {
       connection.close(CloseCode.GoingAway, "server shutting down");
     }

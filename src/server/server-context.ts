@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 
 import type { KeyRegistry } from "../auth/key-registry.js";
+import type { RateLimiter } from "../auth/rate-limiter.js";
 import type { RawJson } from "../protocol/json-text.js";
 import type { Store } from "../store/store.js";
 import type { WatchHub } from "../watch/watch-hub.js";
@@ -16,6 +17,7 @@ export interface ServerContext {
   hub: WatchHub;
   keys: KeyRegistry;
   metrics: ServerMetrics;
+  rateLimiter: RateLimiter;
   openRpcDocument: RawJson;
   isWriteMethod(method: string): boolean;
   observeRequest(method: string, code: number): void;

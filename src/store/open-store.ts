@@ -49,6 +49,7 @@ export function openStore(
     /** Take the one-server-per-file lock; the CLI does not. */
     exclusive: boolean;
     pruneIntervalMs?: number;
+    maxStoreBytes?: number;
   },
 ): OpenedStore {
   let unlock = () => {};
@@ -62,6 +63,7 @@ export function openStore(
       historyChanges: options.historyChanges,
       historySeconds: options.historySeconds,
       pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
+      maxStoreBytes: options.maxStoreBytes,
     });
     return {
       store,

@@ -69,7 +69,9 @@ function isUnavailable(error: unknown): error is Error & { code: string } {
 
 function toStoreError(error: unknown): unknown {
   if (!isUnavailable(error)) return error;
-  return storeUnavailable(error.code);
+  // SQLite's messages name the condition ("database or disk is full"),
+  // never a path or SQL, so they are safe to show.
+  return storeUnavailable(`${error.message} (${error.code})`);
 }
 
 function toEntry(row: EntryRow): StoredEntry {
@@ -135,6 +137,11 @@ export interface SqliteStoreOptions {
   historySeconds: number;
   /** How often old history is pruned, in ms; 0 disables pruning. */
   pruneIntervalMs?: number;
+  /**
+   * Largest size of the database file, in bytes; 0 for no limit. Writes
+   * past it fail like on a full disk (SQLITE_FULL) while reads go on.
+   */
+  maxStoreBytes?: number;
 }
 
 /**
@@ -152,7 +159,8 @@ export class SqliteStore implements Store {
   private queue: PendingWrite[] = [];
   private flushScheduled = false;
   private readonly lastSeqByTenant = new Map<string, number>();
-  private writable = true;
+  /** The error code of the last failed commit, until a commit succeeds. */
+  private writeFailure: string | null = null;
   private pruneTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -164,6 +172,11 @@ export class SqliteStore implements Store {
     }
     this.db.pragma("synchronous = FULL");
     migrate(this.db);
+    if (options.maxStoreBytes) {
+      const pageSize = this.db.pragma("page_size", { simple: true }) as number;
+      const pages = Math.ceil(options.maxStoreBytes / pageSize);
+      this.db.pragma(`max_page_count = ${pages}`);
+    }
 
     this.statements = prepareStatements(this.db);
     this.storeId = (
@@ -316,11 +329,15 @@ export class SqliteStore implements Store {
             outcomes.push(changes);
             committed.push(...changes);
           } catch (error) {
+            // Any other error fails the whole commit. SQLite may already
+            // have rolled the transaction back (SQLITE_FULL, SQLITE_IOERR:
+            // https://www.sqlite.org/lang_transaction.html), so the
+            // savepoint is not touched then.
+            if (!(error instanceof RpcError)) throw error;
             s.rollbackToSavepoint.run();
             s.release.run();
             if (seqBefore === undefined) seqs.delete(tenantId);
             else seqs.set(tenantId, seqBefore);
-            if (!(error instanceof RpcError)) throw error;
             outcomes.push(error);
           }
         }
@@ -334,12 +351,12 @@ export class SqliteStore implements Store {
       }
     } catch (error) {
       const failure = toStoreError(error);
-      if (failure instanceof RpcError) this.writable = false;
+      if (isUnavailable(error)) this.writeFailure = error.code;
       for (const pending of batch) pending.reject(failure);
       return;
     }
 
-    this.writable = true;
+    this.writeFailure = null;
     for (const [tenantId, lastSeq] of seqs) {
       this.lastSeqByTenant.set(tenantId, lastSeq);
     }
@@ -577,15 +594,20 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Resolves when a read works and, if the last write failed, when a probe
-   * write commits again.
+   * Resolves when a read works and the last commit succeeded. After a
+   * failed commit it probes with a small write, except when the store was
+   * full: a probe that rewrites a page in place can succeed while new
+   * data still cannot fit, so only a successful real write clears that.
    */
   checkWritable(): Promise<void> {
     return this.read(() => {
       this.statements.ping.get();
-      if (this.writable) return;
+      if (this.writeFailure === null) return;
+      if (this.writeFailure.startsWith("SQLITE_FULL")) {
+        throw storeUnavailable("the store is full (SQLITE_FULL)");
+      }
       this.db.transaction(() => this.statements.touchMeta.run()).immediate();
-      this.writable = true;
+      this.writeFailure = null;
     });
   }
 
