@@ -31,8 +31,13 @@ export type Frame =
 
 const allowedMembers = new Set(["jsonrpc", "id", "method", "params"]);
 
+/**
+ * A number id must survive the echo: `1e400` parses to Infinity, which
+ * JSON.stringify writes as null, so the client could not match it.
+ */
 function isValidId(id: unknown): id is RequestId {
-  return id === null || typeof id === "string" || typeof id === "number";
+  if (typeof id === "number") return Number.isFinite(id);
+  return id === null || typeof id === "string";
 }
 
 /** Reads one JSON-RPC message, or explains why it is not one. */
@@ -47,7 +52,7 @@ export function readEntry(message: unknown): Entry {
   const object = message as Record<string, unknown>;
   const hasId = Object.hasOwn(object, "id");
   if (hasId && !isValidId(object.id)) {
-    return invalid(null, "The id must be a string, a number or null.");
+    return invalid(null, "The id must be a string, a finite number or null.");
   }
   const id = hasId ? (object.id as RequestId) : null;
 

@@ -67,14 +67,13 @@ function describeType(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Throws -32602 when a string or number inside `value` is not valid. */
+/**
+ * Throws -32602 for a lone surrogate, a number that overflowed, or nesting
+ * too deep anywhere inside `value`.
+ */
 export function checkJsonText(value: unknown, where: string): void {
   const problem = findInvalidJsonText(value, where);
-  if (problem) {
-    throw invalidParams(
-      `Invalid parameter: ${problem}; send valid Unicode and finite numbers.`,
-    );
-  }
+  if (problem) throw invalidParams(`Invalid params: ${problem}.`);
 }
 
 export function checkNamespace(namespace: string, name = "namespace"): void {

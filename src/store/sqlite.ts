@@ -620,12 +620,16 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Approximate JSON size of a kv/list item, for the page byte limit. */
+/**
+ * JSON size of a kv/list item, for the page byte limit. Key and actor are
+ * measured escaped, since `"` and `\` double in JSON; the value is stored
+ * as JSON already; 80 bytes cover the member names and numbers.
+ */
 function estimateItemBytes(row: EntryRow): number {
   return (
-    Buffer.byteLength(row.key) +
+    Buffer.byteLength(JSON.stringify(row.key)) +
     Buffer.byteLength(row.value ?? "") +
-    Buffer.byteLength(row.updated_by) +
+    Buffer.byteLength(JSON.stringify(row.updated_by)) +
     80
   );
 }

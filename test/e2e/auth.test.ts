@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import type { TestClient } from "../support/rpc-client.js";
+import { TestClient, type CloseInfo } from "../support/rpc-client.js";
 import {
   createKey,
   createTempStore,
@@ -21,20 +21,30 @@ import {
 let store: TempStore;
 let server: ServerProcess;
 const pool = new ClientPool();
-const keysByName = new Map<string, Promise<CreatedKey>>();
+const scope = "tenant:acme/user:u1";
 
-/** Returns the key registered under `name`, created with the CLI on first use. */
-function keyFor(
-  name: string,
-  options: { tenant: string; role?: "service" | "agent"; scope?: string },
-): Promise<CreatedKey> {
-  let key = keysByName.get(name);
-  if (key === undefined) {
-    key = createKey(store.store, { ...options, name });
-    keysByName.set(name, key);
-  }
-  return key;
+/**
+ * Returns a function that creates the key with the CLI on its first call
+ * and returns the same key after that. Creating a key takes a noticeable
+ * fraction of a second, so tests share these few keys.
+ */
+function lazyKey(options: {
+  tenant: string;
+  role?: "service" | "agent";
+  scope?: string;
+}): () => Promise<CreatedKey> {
+  let key: Promise<CreatedKey> | undefined;
+  return () => {
+    key ??= createKey(store.store, options);
+    return key;
+  };
 }
+
+const alphaKey = lazyKey({ tenant: "alpha" });
+const bravoKey = lazyKey({ tenant: "bravo" });
+const acmeKey = lazyKey({ tenant: "acme" });
+const scopedKey = lazyKey({ tenant: "acme", scope });
+const agentKey = lazyKey({ tenant: "acme", role: "agent" });
 
 async function connectWith(key: CreatedKey): Promise<TestClient> {
   return pool.connect(server.url, { apiKey: key.key });
@@ -44,14 +54,20 @@ function secretOf(key: CreatedKey): string {
   return key.key.slice(`kvs_${key.id}_`.length);
 }
 
+// An unauthenticated connection that sends nothing, opened before the
+// other tests so that its 10-second wait for the close overlaps them.
+let idleClient: TestClient;
+
 before(async () => {
   store = await createTempStore();
   server = await startServer({ store: store.store });
+  idleClient = await TestClient.connect(server.url);
 });
 
 afterEach(() => pool.closeAll());
 
 after(async () => {
+  idleClient?.socket.terminate();
   await server?.stop();
   await store?.remove();
 });
@@ -85,10 +101,8 @@ function requestsFor(
 
 describe("tenant isolation", () => {
   it("other tenant unauthorized for every method", async () => {
-    const alpha = await keyFor("isolation-alpha", { tenant: "alpha" });
-    const bravo = await keyFor("isolation-bravo", { tenant: "bravo" });
-    const owner = await connectWith(bravo);
-    const intruder = await connectWith(alpha);
+    const owner = await connectWith(await bravoKey());
+    const intruder = await connectWith(await alphaKey());
     await owner.call("kv/set", {
       namespace: "tenant:bravo",
       key: "secret",
@@ -103,7 +117,7 @@ describe("tenant isolation", () => {
       namespace: "tenant:bravo",
     });
 
-    // tenant:bravo exists, with keys and data; tenant:nobody has neither.
+    // tenant:bravo exists, with keys and data. tenant:nobody has neither.
     const pairs: Array<[string, string]> = [
       ["tenant:bravo", "tenant:nobody"],
       ["tenant:bravo/docs", "tenant:nobody/docs"],
@@ -154,9 +168,7 @@ describe("tenant isolation", () => {
   });
 
   it("mget names the foreign entry", async () => {
-    const alpha = await connectWith(
-      await keyFor("isolation-alpha", { tenant: "alpha" }),
-    );
+    const alpha = await connectWith(await alphaKey());
 
     const error = await alpha.callError("kv/mget", {
       keys: [
@@ -170,9 +182,7 @@ describe("tenant isolation", () => {
   });
 
   it("batch with foreign operation writes nothing", async () => {
-    const alpha = await connectWith(
-      await keyFor("isolation-alpha", { tenant: "alpha" }),
-    );
+    const alpha = await connectWith(await alphaKey());
 
     const error = await alpha.callError("kv/batch", {
       operations: [
@@ -192,10 +202,6 @@ describe("tenant isolation", () => {
 });
 
 describe("scoped key", () => {
-  const scope = "tenant:acme/user:u1";
-  const scopedKey = () => keyFor("scoped-u1", { tenant: "acme", scope });
-  const acmeKey = () => keyFor("scoped-acme-service", { tenant: "acme" });
-
   it("reaches its namespace and below", async () => {
     const client = await connectWith(await scopedKey());
     const below = `${scope}/prefs`;
@@ -307,13 +313,10 @@ describe("scoped key", () => {
 });
 
 describe("agent key", () => {
-  const root = "tenant:agency";
-  const agentKey = () =>
-    keyFor("agent-reader", { tenant: "agency", role: "agent" });
-  const serviceKey = () => keyFor("agent-service", { tenant: "agency" });
+  const root = "tenant:acme/agency";
 
   it("reads and watches", async () => {
-    const writer = await connectWith(await serviceKey());
+    const writer = await connectWith(await acmeKey());
     const agent = await connectWith(await agentKey());
     await writer.call("kv/set", {
       namespace: root,
@@ -388,7 +391,7 @@ describe("unauthenticated connection", () => {
     {
       name: "connection with wrong secret",
       connect: async () => {
-        const { id } = await keyFor("unauth-real", { tenant: "acme" });
+        const { id } = await acmeKey();
         return pool.connect(server.url, { apiKey: `kvs_${id}_wrongsecret` });
       },
     },
@@ -400,7 +403,7 @@ describe("unauthenticated connection", () => {
     {
       name: "connection with Basic scheme",
       connect: async () => {
-        const { key } = await keyFor("unauth-real", { tenant: "acme" });
+        const { key } = await acmeKey();
         return pool.connect(server.url, {
           headers: { authorization: `Basic ${key}` },
         });
@@ -409,7 +412,7 @@ describe("unauthenticated connection", () => {
     {
       name: "key in query string",
       connect: async () => {
-        const { key } = await keyFor("unauth-real", { tenant: "acme" });
+        const { key } = await acmeKey();
         const query = ["apiKey", "api_key", "key", "token", "access_token"]
           .map((name) => `${name}=${key}`)
           .join("&");
@@ -420,9 +423,7 @@ describe("unauthenticated connection", () => {
 
   for (const { name, connect } of cases) {
     it(`${name} gets -32003 then 4401`, async () => {
-      const writer = await connectWith(
-        await keyFor("unauth-writer", { tenant: "acme" }),
-      );
+      const writer = await connectWith(await acmeKey());
       const client = await connect();
       const namespace = "tenant:acme/unauthenticated";
       const requests: Array<[string, unknown]> = [
@@ -492,11 +493,9 @@ describe("unauthenticated connection", () => {
     "idle unauthenticated closed after 10 s",
     { timeout: 30_000 },
     async () => {
-      const client = await pool.connect(server.url);
-
       // The server closes an unauthenticated connection after 10 seconds
       // even when it sends nothing. Wait twice as long before failing.
-      const close = await waitForClose(client, 20_000);
+      const close = await waitForClose(idleClient, 20_000);
 
       assert.equal(close.code, 4401);
     },
@@ -505,30 +504,30 @@ describe("unauthenticated connection", () => {
 
 describe("authorization header", () => {
   it("scheme compared without case", async () => {
-    const key = await keyFor("header-case", { tenant: "header-case" });
+    const key = await alphaKey();
 
     for (const scheme of ["bearer", "BEARER", "bEaReR"]) {
       const client = await pool.connect(server.url, {
         headers: { authorization: `${scheme} ${key.key}` },
       });
       const response = await client.request("kv/set", {
-        namespace: "tenant:header-case",
+        namespace: "tenant:alpha/header-case",
         key: scheme,
         value: 1,
       });
 
       assert.equal(response.error, undefined, `scheme ${scheme}`);
-      assert.equal(response.result.version, 1, `scheme ${scheme}`);
+      assert.equal(response.result.updatedBy, key.id, `scheme ${scheme}`);
     }
   });
 
   it("bearer subprotocol authenticates", async () => {
-    const key = await keyFor("subprotocol", { tenant: "browser" });
+    const key = await alphaKey();
     const protocols = ["kvstream.v1", `bearer.${key.key}`];
 
     const client = await pool.connect(server.url, { protocols });
     const written = await client.call("kv/set", {
-      namespace: "tenant:browser",
+      namespace: "tenant:alpha/browser",
       key: "k",
       value: 1,
     });
@@ -546,7 +545,7 @@ describe("authorization header", () => {
 
     const client = await pool.connect(server.url, { protocols });
     const error = await client.callError("kv/get", {
-      namespace: "tenant:browser",
+      namespace: "tenant:alpha/browser",
       key: "k",
     });
     const headers = await upgradeHeaders(server.url, protocols);
@@ -561,7 +560,7 @@ describe("authorization header", () => {
   });
 
   it("invalid header overrides valid subprotocol", async () => {
-    const key = await keyFor("subprotocol", { tenant: "browser" });
+    const key = await alphaKey();
     const protocols = ["kvstream.v1", `bearer.${key.key}`];
 
     for (const authorization of [
@@ -574,7 +573,7 @@ describe("authorization header", () => {
         headers: { authorization },
       });
       const error = await client.callError("kv/get", {
-        namespace: "tenant:browser",
+        namespace: "tenant:alpha/browser",
         key: "k",
       });
 
@@ -583,92 +582,96 @@ describe("authorization header", () => {
   });
 });
 
-describe("key lifecycle while running", () => {
-  it("revoked watcher closed with 4401", { timeout: 20_000 }, async () => {
-    const tenant = "revoke-watch";
-    const root = `tenant:${tenant}`;
-    const revoked = await keyFor("revoke-watch-target", { tenant });
-    const other = await keyFor("revoke-watch-other", { tenant });
-    const watcher = await connectWith(revoked);
-    const writer = await connectWith(other);
-    await watcher.call("watch/subscribe", { namespace: root });
-    await writer.call("watch/subscribe", { namespace: root });
+describe("revoked key", { timeout: 30_000 }, () => {
+  const root = "tenant:acme/revoked";
+  const namespace = root;
+  let revoked: CreatedKey;
+  // These connections outlive single tests, so they are not in the pool.
+  const clients: TestClient[] = [];
+  let watcher: TestClient;
+  let requester: TestClient;
+  let writer: TestClient;
+  let watcherClose: CloseInfo | undefined;
+  let requesterClose: CloseInfo | undefined;
+
+  before(async () => {
+    revoked = await createKey(store.store, { tenant: "acme", name: "revoked" });
+    const other = await acmeKey();
+    for (const key of [revoked, revoked, other]) {
+      clients.push(await TestClient.connect(server.url, { apiKey: key.key }));
+    }
+    [watcher, requester, writer] = clients;
+    await watcher.call("watch/subscribe", { namespace });
+    await writer.call("watch/subscribe", { namespace });
     const first = await writer.call("kv/set", {
-      namespace: root,
+      namespace,
       key: "k",
       value: 0,
     });
     await waitForSeq(watcher, first.seq);
+    await requester.call("kv/get", { namespace, key: "k" });
 
     await revokeKey(store.store, revoked.id);
-    // The watcher sends nothing from here on. Writes keep coming so that
-    // its subscription would have something to deliver.
-    let closed = false;
-    const close = waitForClose(watcher, 5_000).finally(() => (closed = true));
-    const writing = (async () => {
-      for (let n = 1; !closed && n <= 100; n++) {
-        await writer.call("kv/set", { namespace: root, key: "k", value: n });
-        await delay(50);
+    // From here on the watcher sends nothing, the requester sends kv/get
+    // every 25 ms, and the writer keeps writing, so that the watcher's
+    // subscription would have something to deliver.
+    const settle = (close: Promise<CloseInfo>) =>
+      close.then(
+        (info) => info,
+        () => undefined,
+      );
+    const watcherClosed = settle(waitForClose(watcher, 5_000));
+    const requesterClosed = settle(waitForClose(requester, 5_000));
+    let bothClosed = false;
+    void Promise.all([watcherClosed, requesterClosed]).then(() => {
+      bothClosed = true;
+    });
+    for (let id = 1; !bothClosed && id <= 400; id++) {
+      requester.sendRaw(
+        JSON.stringify({
+          jsonrpc: "2.0",
+          id,
+          method: "kv/get",
+          params: { namespace, key: "k" },
+        }),
+      );
+      if (id % 2 === 0) {
+        await writer.call("kv/set", { namespace, key: "k", value: id });
       }
-    })();
-    writing.catch(() => {});
-    const closeInfo = await close;
-    await writing;
-    const seenByWatcher = watcher.changes.length;
+      await delay(25);
+    }
+    watcherClose = await watcherClosed;
+    requesterClose = await requesterClosed;
+  });
+
+  after(() => {
+    for (const client of clients) client.socket.terminate();
+  });
+
+  it("idle watcher closed with 4401", async () => {
+    const changesBeforeClose = watcher.changes.length;
     const later = await writer.call("kv/set", {
-      namespace: root,
+      namespace,
       key: "k",
       value: "after close",
     });
     await waitForSeq(writer, later.seq);
 
-    assert.equal(closeInfo.code, 4401);
+    assert.equal(watcherClose?.code, 4401);
     assert.equal(
       watcher.changes.length,
-      seenByWatcher,
+      changesBeforeClose,
       "no change after the close",
-    );
-    assert.equal(
-      writer.changes.at(-1)?.seq,
-      later.seq,
-      "other keys of the tenant keep watching",
     );
   });
 
-  it("requests after revocation get -32003", { timeout: 20_000 }, async () => {
-    const tenant = "revoke-requests";
-    const revoked = await keyFor("revoke-requests-target", { tenant });
-    const client = await connectWith(revoked);
-    await client.call("kv/set", {
-      namespace: `tenant:${tenant}`,
-      key: "k",
-      value: 1,
-    });
-
-    await revokeKey(store.store, revoked.id);
-    let closed = false;
-    const close = waitForClose(client, 5_000).finally(() => (closed = true));
-    // Awaited below; this handler only keeps a timeout from being reported
-    // as an unhandled rejection while the loop runs.
-    close.catch(() => {});
-    for (let id = 1; !closed && id <= 200; id++) {
-      client.sendRaw(
-        JSON.stringify({
-          jsonrpc: "2.0",
-          id,
-          method: "kv/get",
-          params: { namespace: `tenant:${tenant}`, key: "k" },
-        }),
-      );
-      await delay(25);
-    }
-    const closeInfo = await close;
-    const outcomes = client.received
-      .filter((frame) => typeof frame.id === "number")
+  it("requests after revocation get -32003", () => {
+    const outcomes = requester.received
+      .filter((frame) => typeof frame.id === "number" && frame.id > 0)
       .map((frame) => (frame.error ? frame.error.code : "ok"));
     const firstRejected = outcomes.indexOf(-32003);
 
-    assert.equal(closeInfo.code, 4401);
+    assert.equal(requesterClose?.code, 4401);
     assert.deepEqual(
       outcomes.filter((outcome) => outcome !== "ok" && outcome !== -32003),
       [],
@@ -683,42 +686,35 @@ describe("key lifecycle while running", () => {
     }
   });
 
-  it(
-    "revoked key rejected on new connection",
-    { timeout: 20_000 },
-    async () => {
-      const tenant = "revoke-new";
-      const revoked = await keyFor("revoke-new-target", { tenant });
-      const existing = await connectWith(revoked);
-      await existing.call("watch/subscribe", { namespace: `tenant:${tenant}` });
+  it("new connection gets -32003", async () => {
+    const client = await connectWith(revoked);
 
-      await revokeKey(store.store, revoked.id);
-      // Once the open connection is closed, the server has seen the
-      // revocation.
-      await waitForClose(existing, 5_000);
-      const client = await connectWith(revoked);
-      const errors = [
-        await client.callError("kv/get", {
-          namespace: `tenant:${tenant}`,
-          key: "k",
-        }),
-        await client.callError("kv/set", {
-          namespace: `tenant:${tenant}`,
-          key: "k",
-          value: 1,
-        }),
-        await client.callError("watch/subscribe", {
-          namespace: `tenant:${tenant}`,
-        }),
-      ];
+    const errors = [
+      await client.callError("kv/get", { namespace, key: "k" }),
+      await client.callError("kv/set", { namespace, key: "k", value: 1 }),
+      await client.callError("watch/subscribe", { namespace }),
+    ];
 
-      for (const error of errors) {
-        assert.equal(error.code, -32003);
-      }
-    },
-  );
+    for (const error of errors) {
+      assert.equal(error.code, -32003);
+    }
+  });
 
-  it("key created while running works", async () => {
+  it("other keys of the tenant unaffected", async () => {
+    const written = await writer.call("kv/set", {
+      namespace,
+      key: "k",
+      value: "still writing",
+    });
+    await waitForSeq(writer, written.seq);
+
+    assert.equal(writer.socket.readyState, writer.socket.OPEN);
+    assert.equal(writer.changes.at(-1)?.seq, written.seq);
+  });
+});
+
+describe("key created while running", () => {
+  it("works at once", async () => {
     const created = await createKey(store.store, { tenant: "fresh-key" });
 
     const client = await connectWith(created);

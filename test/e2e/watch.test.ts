@@ -29,30 +29,21 @@ import {
 let store: TempStore;
 let server: ServerProcess;
 const pool = new ClientPool();
-const keysByTenant = new Map<string, Promise<CreatedKey>>();
+// Creating a key runs the CLI, which takes a noticeable fraction of a
+// second, so the tests share two tenants. Each test writes below a
+// namespace of its own, and no two tests run at the same time, so the
+// changes a test sees are its own and its seqs follow each other.
+let acmeKey: CreatedKey;
+let acme2Key: CreatedKey;
 
-/**
- * Returns a service key for `tenant`, created on first use. Each test
- * writes to a tenant of its own, so its seq numbers start at 1.
- */
-function serviceKey(tenant: string): Promise<CreatedKey> {
-  let key = keysByTenant.get(tenant);
-  if (key === undefined) {
-    key = createKey(store.store, { tenant });
-    keysByTenant.set(tenant, key);
-  }
-  return key;
+function connect(key: CreatedKey = acmeKey): Promise<TestClient> {
+  return pool.connect(server.url, { apiKey: key.key });
 }
 
-async function connectAs(tenant: string): Promise<TestClient> {
-  const { key } = await serviceKey(tenant);
-  return pool.connect(server.url, { apiKey: key });
-}
-
-async function storeIdOf(tenant: string): Promise<string> {
-  const probe = await connectAs(tenant);
+async function currentStoreId(): Promise<string> {
+  const probe = await connect();
   const result = await probe.call("watch/subscribe", {
-    namespace: `tenant:${tenant}`,
+    namespace: "tenant:acme/store-id-probe",
   });
   await probe.close();
   return result.storeId;
@@ -61,6 +52,10 @@ async function storeIdOf(tenant: string): Promise<string> {
 before(async () => {
   store = await createTempStore();
   server = await startServer({ store: store.store });
+  [acmeKey, acme2Key] = await Promise.all([
+    createKey(store.store, { tenant: "acme" }),
+    createKey(store.store, { tenant: "acme2" }),
+  ]);
 });
 
 afterEach(() => pool.closeAll());
@@ -72,9 +67,9 @@ after(async () => {
 
 describe("watch/subscribe result", () => {
   it("returns namespace, tenant seq, storeId", async () => {
-    const root = "tenant:sub-result";
-    const client = await connectAs("sub-result");
-    await setPipelined(client, [
+    const root = "tenant:acme/sub-result";
+    const client = await connect();
+    const acks = await setPipelined(client, [
       { namespace: `${root}/a`, key: "k1", value: 1 },
       { namespace: `${root}/b`, key: "k2", value: 2 },
       { namespace: root, key: "k3", value: 3 },
@@ -88,41 +83,49 @@ describe("watch/subscribe result", () => {
       "storeId",
     ]);
     assert.equal(result.namespace, root);
-    assert.equal(result.seq, 3);
+    assert.equal(result.seq, acks[2].seq);
     assert.equal(typeof result.storeId, "string");
     assert.ok(result.storeId.length > 0);
   });
 
   it("seq counts the whole tenant", async () => {
-    const client = await connectAs("sub-tenant-seq");
-    await setPipelined(client, [
-      { namespace: "tenant:sub-tenant-seq/a", key: "k", value: 1 },
-      { namespace: "tenant:sub-tenant-seq/b", key: "k", value: 2 },
+    const client = await connect();
+    const acks = await setPipelined(client, [
+      { namespace: "tenant:acme/tenant-seq/a", key: "k", value: 1 },
+      { namespace: "tenant:acme/elsewhere", key: "k", value: 2 },
     ]);
 
     const result = await client.call("watch/subscribe", {
-      namespace: "tenant:sub-tenant-seq/never-written",
+      namespace: "tenant:acme/tenant-seq/never-written",
     });
 
-    assert.equal(result.seq, 2);
+    assert.equal(acks[1].seq, acks[0].seq + 1);
+    assert.equal(result.seq, acks[1].seq);
   });
 
-  it("storeId is the same everywhere", async () => {
-    const first = await storeIdOf("store-id-a");
-    const second = await storeIdOf("store-id-b");
+  it("storeId is the same for every tenant", async () => {
+    const acme = await connect(acmeKey);
+    const acme2 = await connect(acme2Key);
 
-    assert.equal(first, second);
+    const first = await acme.call("watch/subscribe", {
+      namespace: "tenant:acme/store-id",
+    });
+    const second = await acme2.call("watch/subscribe", {
+      namespace: "tenant:acme2/store-id",
+    });
+
+    assert.equal(first.storeId, second.storeId);
   });
 });
 
 describe("watch/change notification", () => {
   it("set and delete carry exact fields", async () => {
-    const tenant = "change-fields";
-    const namespace = `tenant:${tenant}/prefs`;
-    const { id: keyId } = await serviceKey(tenant);
-    const watcher = await connectAs(tenant);
-    const writer = await connectAs(tenant);
-    await watcher.call("watch/subscribe", { namespace: `tenant:${tenant}` });
+    const namespace = "tenant:acme/change-fields/prefs";
+    const watcher = await connect();
+    const writer = await connect();
+    await watcher.call("watch/subscribe", {
+      namespace: "tenant:acme/change-fields",
+    });
 
     const value = { mode: "dark", sizes: [1, 2.5], nested: { on: true } };
     const first = await writer.call("kv/set", {
@@ -156,9 +159,9 @@ describe("watch/change notification", () => {
       version: 1,
       actor: "auth0|u1",
       timestamp: first.updatedAt,
-      tenantId: tenant,
+      tenantId: "acme",
     });
-    assert.equal(second.updatedBy, keyId);
+    assert.equal(second.updatedBy, acmeKey.id);
     assert.deepEqual(secondChange, {
       seq: second.seq,
       op: "set",
@@ -166,9 +169,9 @@ describe("watch/change notification", () => {
       key: "theme",
       value: null,
       version: 2,
-      actor: keyId,
+      actor: acmeKey.id,
       timestamp: second.updatedAt,
-      tenantId: tenant,
+      tenantId: "acme",
     });
     assert.equal("value" in deleteChange, false);
     assert.deepEqual(Object.keys(deleteChange).sort(), [
@@ -188,17 +191,15 @@ describe("watch/change notification", () => {
     assert.equal(deleteChange.version, 3);
     assert.equal(deleteChange.version, removed.version);
     assert.equal(deleteChange.actor, "cleanup-job");
-    assert.equal(deleteChange.tenantId, tenant);
+    assert.equal(deleteChange.tenantId, "acme");
     assert.equal(typeof deleteChange.timestamp, "number");
     assert.ok(deleteChange.timestamp >= deleteStart);
     assert.ok(deleteChange.timestamp <= deleteEnd);
   });
 
   it("delete without actor names the key id", async () => {
-    const tenant = "change-delete-actor";
-    const namespace = `tenant:${tenant}`;
-    const { id: keyId } = await serviceKey(tenant);
-    const watcher = await connectAs(tenant);
+    const namespace = "tenant:acme/delete-actor";
+    const watcher = await connect();
     await watcher.call("watch/subscribe", { namespace });
 
     await watcher.call("kv/set", { namespace, key: "k", value: 1 });
@@ -206,12 +207,12 @@ describe("watch/change notification", () => {
     await waitForSeq(watcher, removed.seq);
 
     assert.equal(watcher.changes[1].op, "delete");
-    assert.equal(watcher.changes[1].actor, keyId);
+    assert.equal(watcher.changes[1].actor, acmeKey.id);
   });
 
   it("notification envelope has no id", async () => {
-    const namespace = "tenant:change-envelope";
-    const client = await connectAs("change-envelope");
+    const namespace = "tenant:acme/envelope";
+    const client = await connect();
     await client.call("watch/subscribe", { namespace });
 
     const written = await client.call("kv/set", {
@@ -233,11 +234,12 @@ describe("watch/change notification", () => {
   });
 
   it("batch changes carry batch actor", async () => {
-    const tenant = "change-batch";
-    const namespace = `tenant:${tenant}/doc`;
-    const watcher = await connectAs(tenant);
-    const writer = await connectAs(tenant);
-    await watcher.call("watch/subscribe", { namespace: `tenant:${tenant}` });
+    const namespace = "tenant:acme/change-batch/doc";
+    const watcher = await connect();
+    const writer = await connect();
+    await watcher.call("watch/subscribe", {
+      namespace: "tenant:acme/change-batch",
+    });
 
     const batch = await writer.call("kv/batch", {
       actor: "agent-7",
@@ -277,9 +279,9 @@ describe("watch/change notification", () => {
 
 describe("watch/subscribe namespace matching", () => {
   it("stops at the tenant boundary", async () => {
-    const watcher = await connectAs("acme");
-    const acme = await connectAs("acme");
-    const acme2 = await connectAs("acme2");
+    const watcher = await connect(acmeKey);
+    const acme = await connect(acmeKey);
+    const acme2 = await connect(acme2Key);
     await watcher.call("watch/subscribe", { namespace: "tenant:acme" });
 
     // The writes of tenant acme2 are acknowledged before tenant acme
@@ -319,9 +321,9 @@ describe("watch/subscribe namespace matching", () => {
   });
 
   it("stops at the segment boundary", async () => {
-    const root = "tenant:segment";
-    const watcher = await connectAs("segment");
-    const writer = await connectAs("segment");
+    const root = "tenant:acme/segment";
+    const watcher = await connect();
+    const writer = await connect();
     await watcher.call("watch/subscribe", { namespace: `${root}/a` });
 
     for (const namespace of [
@@ -346,9 +348,9 @@ describe("watch/subscribe namespace matching", () => {
   });
 
   it("overlapping subscriptions deliver once", async () => {
-    const root = "tenant:overlap";
-    const watcher = await connectAs("overlap");
-    const writer = await connectAs("overlap");
+    const root = "tenant:acme/overlap";
+    const watcher = await connect();
+    const writer = await connect();
     await watcher.call("watch/subscribe", { namespace: root });
     await watcher.call("watch/subscribe", { namespace: `${root}/a` });
 
@@ -370,26 +372,24 @@ describe("watch delivery under load", () => {
     "concurrent writers reach every subscriber",
     { timeout: 60_000 },
     async () => {
-      const tenant = "concurrent";
-      const root = `tenant:${tenant}`;
+      const root = "tenant:acme/concurrent";
       const writerCount = 10;
       const writesPerWriter = 50;
       const total = writerCount * writesPerWriter;
 
-      const subscribers = await Promise.all(
-        range(1, 3).map(() => connectAs(tenant)),
-      );
+      const subscribers = await Promise.all(range(1, 3).map(() => connect()));
+      const subscribed = [];
       for (const subscriber of subscribers) {
-        const result = await subscriber.call("watch/subscribe", {
-          namespace: root,
-        });
-        assert.equal(result.seq, 0);
+        subscribed.push(
+          await subscriber.call("watch/subscribe", { namespace: root }),
+        );
       }
+      const base = subscribed[0].seq;
       // One subscriber also watches a namespace below, which must not
       // double its notifications.
       await subscribers[2].call("watch/subscribe", { namespace: `${root}/w0` });
       const writers = await Promise.all(
-        range(1, writerCount).map(() => connectAs(tenant)),
+        range(1, writerCount).map(() => connect()),
       );
 
       const acksPerWriter = await Promise.all(
@@ -412,10 +412,15 @@ describe("watch delivery under load", () => {
       });
 
       assert.deepEqual(
-        acks.map((ack) => ack.seq).sort((a, b) => a - b),
-        range(1, total),
+        subscribed.map((result) => result.seq),
+        [base, base, base],
       );
-      assert.equal(sentinel.seq, total + 1);
+      assert.deepEqual(
+        acks.map((ack) => ack.seq).sort((a, b) => a - b),
+        range(base + 1, base + total),
+        "the tenant's seqs are gapless",
+      );
+      assert.equal(sentinel.seq, base + total + 1);
       for (const writerAcks of acksPerWriter) {
         const seqs = writerAcks.map((ack) => ack.seq);
         assert.deepEqual(
@@ -427,15 +432,15 @@ describe("watch delivery under load", () => {
 
       const bySeq = new Map(acks.map((ack) => [ack.seq, ack]));
       for (const [index, subscriber] of subscribers.entries()) {
-        await waitForSeq(subscriber, total + 1, 20_000);
+        await waitForSeq(subscriber, sentinel.seq, 20_000);
 
         assert.deepEqual(
           seqsOf(subscriber.changes),
-          range(1, total + 1),
+          range(base + 1, sentinel.seq),
           `subscriber ${index} sees each seq once, in order`,
         );
         const mismatches = subscriber.changes
-          .filter((change) => change.seq <= total)
+          .filter((change) => change.seq < sentinel.seq)
           .filter((change) => {
             const ack = bySeq.get(change.seq)!;
             return (
@@ -455,8 +460,8 @@ describe("watch delivery under load", () => {
   );
 
   it("write response precedes own notification", async () => {
-    const root = "tenant:own-order";
-    const client = await connectAs("own-order");
+    const root = "tenant:acme/own-order";
+    const client = await connect();
     await client.call("watch/subscribe", { namespace: root });
 
     const pending: Array<Promise<any>> = range(1, 20).map((n) =>
@@ -509,13 +514,16 @@ describe("watch delivery under load", () => {
       ),
       "kv/delete response comes first",
     );
-    assert.deepEqual(seqsOf(client.changes), range(1, deleteResult.seq));
+    assert.deepEqual(
+      seqsOf(client.changes),
+      range(setResults[0].seq, deleteResult.seq),
+    );
   });
 
   it("subscribe response precedes live changes", async () => {
-    const root = "tenant:sub-order";
-    const writer = await connectAs("sub-order");
-    const subscriber = await connectAs("sub-order");
+    const root = "tenant:acme/sub-order";
+    const writer = await connect();
+    const subscriber = await connect();
 
     const writes = (first: number, last: number) =>
       setPipelined(
@@ -551,11 +559,9 @@ describe("watch delivery under load", () => {
 
 describe("watch/subscribe with fromSeq", () => {
   it("replays history then continues live", { timeout: 30_000 }, async () => {
-    const tenant = "replay";
-    const root = `tenant:${tenant}`;
+    const root = "tenant:acme/replay";
     const history = 200;
-    const fromSeq = 50;
-    const writer = await connectAs(tenant);
+    const writer = await connect();
     const written = (first: number, last: number) =>
       range(first, last).map((n) => ({
         namespace: n % 2 === 0 ? `${root}/even` : `${root}/odd`,
@@ -566,8 +572,10 @@ describe("watch/subscribe with fromSeq", () => {
       writer,
       written(1, history),
     );
-    const storeId = await storeIdOf(tenant);
-    const subscriber = await connectAs(tenant);
+    const base = acks[0].seq - 1;
+    const fromSeq = base + 50;
+    const storeId = await currentStoreId();
+    const subscriber = await connect();
 
     // Writers run while the subscription starts and replays, so that live
     // changes race the replay.
@@ -589,11 +597,16 @@ describe("watch/subscribe with fromSeq", () => {
     acks.push(
       ...(await setPipelined(writer, written(history + 101, history + 120))),
     );
-    const last = history + 120;
+    const last = base + history + 120;
     await waitForSeq(subscriber, last, 20_000);
 
-    assert.ok(result.seq >= history);
-    assert.ok(result.seq <= history + 100);
+    assert.deepEqual(
+      acks.map((ack) => ack.seq),
+      range(base + 1, last),
+      "one writer's seqs follow each other",
+    );
+    assert.ok(result.seq >= base + history);
+    assert.ok(result.seq <= base + history + 100);
     assert.equal(result.storeId, storeId);
     assert.deepEqual(seqsOf(subscriber.changes), range(fromSeq + 1, last));
     const responseIndex = frameIndex(
@@ -628,9 +641,8 @@ describe("watch/subscribe with fromSeq", () => {
   });
 
   it("replays only matching namespaces", async () => {
-    const tenant = "replay-filter";
-    const root = `tenant:${tenant}`;
-    const writer = await connectAs(tenant);
+    const root = "tenant:acme/replay-filter";
+    const writer = await connect();
     const acks = await setPipelined(
       writer,
       range(1, 10).map((n) => ({
@@ -639,12 +651,12 @@ describe("watch/subscribe with fromSeq", () => {
         value: n,
       })),
     );
-    const storeId = await storeIdOf(tenant);
-    const subscriber = await connectAs(tenant);
+    const storeId = await currentStoreId();
+    const subscriber = await connect();
 
     const result = await subscriber.call("watch/subscribe", {
       namespace: `${root}/a`,
-      fromSeq: 0,
+      fromSeq: acks[0].seq - 1,
       storeId,
     });
     const sentinel = await writer.call("kv/set", {
@@ -654,7 +666,7 @@ describe("watch/subscribe with fromSeq", () => {
     });
     await waitForSeq(subscriber, sentinel.seq);
 
-    assert.equal(result.seq, 10);
+    assert.equal(result.seq, acks[9].seq);
     assert.deepEqual(seqsOf(subscriber.changes), [
       ...acks
         .filter((ack) => ack.namespace === `${root}/a`)
@@ -663,20 +675,45 @@ describe("watch/subscribe with fromSeq", () => {
     ]);
   });
 
+  it("fromSeq 0 replays from the first change", async () => {
+    const acme2 = await connect(acme2Key);
+    const storeId = await currentStoreId();
+    const first = await acme2.call("kv/set", {
+      namespace: "tenant:acme2/from-zero",
+      key: "k",
+      value: 1,
+    });
+    const subscriber = await connect(acme2Key);
+
+    await subscriber.call("watch/subscribe", {
+      namespace: "tenant:acme2",
+      fromSeq: 0,
+      storeId,
+    });
+    await waitForSeq(subscriber, first.seq);
+
+    assert.equal(subscriber.changes[0].seq, 1);
+    assert.deepEqual(
+      seqsOf(subscriber.changes),
+      range(1, first.seq),
+      "every change of the tenant, in order",
+    );
+  });
+
   it("fromSeq equal to latest replays nothing", async () => {
-    const tenant = "from-latest";
-    const root = `tenant:${tenant}`;
-    const writer = await connectAs(tenant);
-    await setPipelined(
+    const root = "tenant:acme/from-latest";
+    const writer = await connect();
+    const acks = await setPipelined(
       writer,
       range(1, 3).map((n) => ({ namespace: root, key: `k${n}`, value: n })),
     );
-    const storeId = await storeIdOf(tenant);
-    const subscriber = await connectAs(tenant);
+    const latest = acks[2].seq;
+    const storeId = await currentStoreId();
+    const subscriber = await connect();
 
     const result = await subscriber.call("watch/subscribe", {
       namespace: root,
-      fromSeq: 3,
+      fromSeq: latest,
       storeId,
     });
     const next = await writer.call("kv/set", {
@@ -686,38 +723,37 @@ describe("watch/subscribe with fromSeq", () => {
     });
     await waitForSeq(subscriber, next.seq);
 
-    assert.equal(result.seq, 3);
-    assert.deepEqual(seqsOf(subscriber.changes), [4]);
+    assert.equal(result.seq, latest);
+    assert.deepEqual(seqsOf(subscriber.changes), [latest + 1]);
   });
 
   it("fromSeq above latest is rejected", async () => {
-    const tenant = "from-above";
-    const root = `tenant:${tenant}`;
-    const client = await connectAs(tenant);
-    await setPipelined(
+    const root = "tenant:acme/from-above";
+    const client = await connect();
+    const acks = await setPipelined(
       client,
       range(1, 3).map((n) => ({ namespace: root, key: `k${n}`, value: n })),
     );
-    const storeId = await storeIdOf(tenant);
+    const latest = acks[2].seq;
+    const storeId = await currentStoreId();
 
     const error = await client.callError("watch/subscribe", {
       namespace: `${root}/x`,
-      fromSeq: 4,
+      fromSeq: latest + 1,
       storeId,
     });
 
     assert.equal(error.code, -32602);
-    assert.deepEqual(error.data, { latestSeq: 3 });
+    assert.deepEqual(error.data, { latestSeq: latest });
   });
 
   it("invalid fromSeq is rejected", async () => {
-    const tenant = "from-invalid";
-    const client = await connectAs(tenant);
-    const storeId = await storeIdOf(tenant);
+    const client = await connect();
+    const storeId = await currentStoreId();
 
     for (const fromSeq of [-1, 1.5, "0", null, true]) {
       const error = await client.callError("watch/subscribe", {
-        namespace: `tenant:${tenant}`,
+        namespace: "tenant:acme/from-invalid",
         fromSeq,
         storeId,
       });
@@ -729,14 +765,10 @@ describe("watch/subscribe with fromSeq", () => {
 
 describe("watch/subscribe storeId", () => {
   it("mismatch returns history compacted", async () => {
-    const tenant = "store-mismatch";
-    const root = `tenant:${tenant}`;
-    const client = await connectAs(tenant);
-    await setPipelined(
-      client,
-      range(1, 3).map((n) => ({ namespace: root, key: `k${n}`, value: n })),
-    );
-    const storeId = await storeIdOf(tenant);
+    const root = "tenant:acme/store-mismatch";
+    const client = await connect();
+    await client.call("kv/set", { namespace: root, key: "k", value: 1 });
+    const storeId = await currentStoreId();
     const otherStoreId = `${storeId}-restored`;
 
     const withFromSeq = await client.callError("watch/subscribe", {
@@ -752,10 +784,12 @@ describe("watch/subscribe storeId", () => {
     // seq still reports the store change.
     const aboveLatest = await client.callError("watch/subscribe", {
       namespace: root,
-      fromSeq: 99,
+      fromSeq: 1_000_000,
       storeId: otherStoreId,
     });
 
+    // The whole history of this test server is retained, so the oldest
+    // change is the tenant's first.
     for (const error of [withFromSeq, withoutFromSeq, aboveLatest]) {
       assert.equal(error.code, -32006);
       assert.deepEqual(error.data, { oldestSeq: 1, storeId });
@@ -763,27 +797,31 @@ describe("watch/subscribe storeId", () => {
   });
 
   it("matching storeId without fromSeq subscribes", async () => {
-    const tenant = "store-match";
-    const storeId = await storeIdOf(tenant);
-    const client = await connectAs(tenant);
+    const namespace = "tenant:acme/store-match";
+    const client = await connect();
+    const written = await client.call("kv/set", {
+      namespace,
+      key: "k",
+      value: 1,
+    });
+    const storeId = await currentStoreId();
 
     const result = await client.call("watch/subscribe", {
-      namespace: `tenant:${tenant}`,
+      namespace,
       storeId,
     });
 
     assert.equal(result.storeId, storeId);
-    assert.equal(result.seq, 0);
+    assert.equal(result.seq, written.seq);
   });
 
   it("empty or non-string storeId rejected", async () => {
-    const tenant = "store-invalid";
-    const client = await connectAs(tenant);
+    const client = await connect();
 
     for (const storeId of ["", 5, null, {}, ["x"]]) {
       for (const fromSeq of [undefined, 0]) {
         const params: Record<string, unknown> = {
-          namespace: `tenant:${tenant}`,
+          namespace: "tenant:acme/store-invalid",
           storeId,
         };
         if (fromSeq !== undefined) params.fromSeq = fromSeq;
@@ -798,51 +836,65 @@ describe("watch/subscribe storeId", () => {
 
 describe("watch/subscribe repeated", () => {
   it("resubscribe is a no-op", async () => {
-    const tenant = "resubscribe";
-    const root = `tenant:${tenant}`;
-    const watcher = await connectAs(tenant);
-    const writer = await connectAs(tenant);
+    const root = "tenant:acme/resubscribe";
+    const watcher = await connect();
+    const writer = await connect();
     const first = await watcher.call("watch/subscribe", { namespace: root });
-    await setPipelined(
+    const acks = await setPipelined(
       writer,
       range(1, 2).map((n) => ({ namespace: root, key: `k${n}`, value: n })),
     );
-    await waitForSeq(watcher, 2);
+    await waitForSeq(watcher, acks[1].seq);
 
     const again = await watcher.call("watch/subscribe", { namespace: root });
-    await writer.call("kv/set", { namespace: root, key: "k3", value: 3 });
-    await writer.call("kv/set", { namespace: root, key: "k4", value: 4 });
-    await waitForSeq(watcher, 4);
+    acks.push(
+      ...(await setPipelined(
+        writer,
+        range(3, 4).map((n) => ({ namespace: root, key: `k${n}`, value: n })),
+      )),
+    );
+    await waitForSeq(watcher, acks[3].seq);
 
     assert.deepEqual(again, {
       namespace: root,
-      seq: 2,
+      seq: acks[1].seq,
       storeId: first.storeId,
     });
-    assert.deepEqual(seqsOf(watcher.changes), [1, 2, 3, 4]);
+    assert.deepEqual(
+      seqsOf(watcher.changes),
+      acks.map((ack) => ack.seq),
+      "each change arrives once",
+    );
   });
 
   it("resubscribe with fromSeq is rejected", async () => {
-    const tenant = "resubscribe-from";
-    const root = `tenant:${tenant}`;
-    const watcher = await connectAs(tenant);
-    const writer = await connectAs(tenant);
+    const root = "tenant:acme/resubscribe-from";
+    const watcher = await connect();
+    const writer = await connect();
     const first = await watcher.call("watch/subscribe", { namespace: root });
-    await writer.call("kv/set", { namespace: root, key: "k1", value: 1 });
-    await waitForSeq(watcher, 1);
+    const earlier = await writer.call("kv/set", {
+      namespace: root,
+      key: "k1",
+      value: 1,
+    });
+    await waitForSeq(watcher, earlier.seq);
 
     const error = await watcher.callError("watch/subscribe", {
       namespace: root,
-      fromSeq: 0,
+      fromSeq: first.seq,
       storeId: first.storeId,
     });
-    await writer.call("kv/set", { namespace: root, key: "k2", value: 2 });
-    await waitForSeq(watcher, 2);
+    const later = await writer.call("kv/set", {
+      namespace: root,
+      key: "k2",
+      value: 2,
+    });
+    await waitForSeq(watcher, later.seq);
 
     assert.equal(error.code, -32602);
     assert.deepEqual(
       seqsOf(watcher.changes),
-      [1, 2],
+      [earlier.seq, later.seq],
       "no replay, no duplicate",
     );
   });
@@ -850,10 +902,9 @@ describe("watch/subscribe repeated", () => {
 
 describe("watch/unsubscribe", () => {
   it("removes only the exact namespace", async () => {
-    const tenant = "unsubscribe";
-    const root = `tenant:${tenant}`;
-    const watcher = await connectAs(tenant);
-    const writer = await connectAs(tenant);
+    const root = "tenant:acme/unsubscribe";
+    const watcher = await connect();
+    const writer = await connect();
     for (const namespace of [root, `${root}/a`, `${root}/sentinel`]) {
       await watcher.call("watch/subscribe", { namespace });
     }
@@ -919,9 +970,8 @@ describe("watch/unsubscribe", () => {
 
 describe("watch/subscribe limits", () => {
   it("65th subscription is rate limited", async () => {
-    const tenant = "sub-limit";
-    const root = `tenant:${tenant}`;
-    const client = await connectAs(tenant);
+    const root = "tenant:acme/sub-limit";
+    const client = await connect();
     const results = await Promise.all(
       range(1, 64).map((n) =>
         client.request("watch/subscribe", { namespace: `${root}/n${n}` }),

@@ -43,7 +43,7 @@ export function waitForSeq(
   );
 }
 
-/** The integers from `first` to `last`, both included. */
+/** Returns the integers from `first` to `last`, both included. */
 export function range(first: number, last: number): number[] {
   const numbers: number[] = [];
   for (let n = first; n <= last; n++) numbers.push(n);
@@ -54,7 +54,7 @@ export function seqsOf(changes: Message[]): number[] {
   return changes.map((change) => change.seq);
 }
 
-/** Position of the first frame in `client.received` that matches. */
+/** Returns the index in `client.received` of the first matching frame, or -1. */
 export function frameIndex(
   client: TestClient,
   matches: (frame: any) => boolean,
@@ -88,7 +88,10 @@ export class ClientPool {
     return client;
   }
 
-  /** Closes every client; one that does not finish the handshake is dropped. */
+  /**
+   * Closes every client. A client whose close handshake does not finish
+   * within 2 s is terminated.
+   */
   async closeAll(): Promise<void> {
     const clients = this.clients.splice(0);
     await Promise.all(
@@ -116,8 +119,8 @@ export interface BoundedRun {
 
 /**
  * Runs the compiled `kvstream` command and kills it after `timeoutMs`, or
- * as soon as it prints its `listening on` line: used where a server is
- * expected not to start, so that a wrong start cannot hang the test.
+ * as soon as it prints its `listening on` line. Tests use it where a
+ * server is expected not to start, so that a wrong start cannot hang them.
  */
 export function runCliBounded(
   args: string[],
@@ -173,8 +176,8 @@ export function upgradeHeaders(
       resolveHeaders({ ...response.headers });
       socket.terminate();
     });
-    // Terminating during the handshake emits an error, expected once the
-    // headers are in.
+    // Terminating the socket during the handshake emits an error, which is
+    // expected once the headers have arrived.
     socket.on("error", (error) => {
       if (!upgraded) reject(error);
     });
