@@ -10,14 +10,13 @@ import {
 } from "../protocol/params.js";
 import {
   BatchDeleteOperation,
-  BatchParams,
+  BatchParamsEnvelope,
+  maxBatchOperations,
   BatchSetOperation,
   methodsByName,
 } from "../protocol/schemas.js";
 import type { WriteOperation } from "../store/store.js";
 import type { MethodHandler } from "./method.js";
-
-export const maxBatchOperations = 500;
 
 interface ParsedBatch {
   operations: WriteOperation[];
@@ -65,7 +64,7 @@ export const batchMethod: MethodHandler<ParsedBatch> = {
   reportsIndex: true,
 
   parse(params, limits) {
-    checkSchema(BatchParams, params);
+    checkSchema(BatchParamsEnvelope, params);
     const { operations, actor } = params as {
       operations: unknown[];
       actor?: string;

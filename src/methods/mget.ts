@@ -6,18 +6,21 @@ import {
   checkSchema,
   forEachEntry,
 } from "../protocol/params.js";
-import { methodsByName, MgetEntry, MgetParams } from "../protocol/schemas.js";
+import {
+  maxMgetEntries,
+  methodsByName,
+  MgetEntry,
+  MgetParamsEnvelope,
+} from "../protocol/schemas.js";
 import { entryResult } from "./entry-result.js";
 import type { MethodHandler } from "./method.js";
-
-export const maxMgetEntries = 1000;
 
 export const mgetMethod: MethodHandler<MgetEntry[]> = {
   description: methodsByName.get("kv/mget")!,
   reportsIndex: true,
 
   parse(params) {
-    checkSchema(MgetParams, params);
+    checkSchema(MgetParamsEnvelope, params);
     const { keys } = params as { keys: unknown[] };
     if (keys.length === 0 || keys.length > maxMgetEntries) {
       throw invalidParams(

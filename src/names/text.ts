@@ -16,88 +16,140 @@ export function utf8Length(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
-/**
- * Deepest nesting of arrays and objects accepted inside a value. JSON.parse
- * takes any depth, but JSON.stringify in Node.js 20 overflows the stack
- * at a few thousand levels, so deeper values could never be stored.
- */
-export const maxJsonDepth = 512;
+type Container = unknown[] | Record<string, unknown>;
 
-interface JsonTextProblem {
-  /** Path segments from the problem up to the root, innermost first. */
-  reversedPath: string[];
-  description: string;
+/** One open array or object of an iterative walk. */
+interface WalkFrame {
+  container: Container;
+  /** Member names of an object; null for an array. */
+  members: string[] | null;
+  /** The next position to visit. */
+  next: number;
 }
 
-function findProblem(
-  value: unknown,
-  depth: number,
-): JsonTextProblem | undefined {
-  if (typeof value === "string") {
-    if (value.isWellFormed()) return undefined;
-    return { reversedPath: [], description: "contains a lone surrogate" };
-  }
-  if (typeof value === "number") {
-    if (Number.isFinite(value)) return undefined;
-    return {
-      reversedPath: [],
-      description: "is a number too large for a 64-bit float",
-    };
-  }
-  if (value === null || typeof value !== "object") return undefined;
-  if (depth > maxJsonDepth) {
-    return {
-      reversedPath: [],
-      description: `nests arrays and objects deeper than ${maxJsonDepth} levels`,
-    };
-  }
+function openFrame(container: Container): WalkFrame {
+  return {
+    container,
+    members: Array.isArray(container) ? null : Object.keys(container),
+    next: 0,
+  };
+}
 
-  if (Array.isArray(value)) {
-    for (let index = 0; index < value.length; index++) {
-      const problem = findProblem(value[index], depth + 1);
-      if (problem) {
-        problem.reversedPath.push(`[${index}]`);
-        return problem;
-      }
-    }
-    return undefined;
+function scalarProblem(value: unknown): string | undefined {
+  if (typeof value === "string" && !value.isWellFormed()) {
+    return "contains a lone surrogate";
   }
-  for (const member of Object.keys(value)) {
-    if (!member.isWellFormed()) {
-      return {
-        reversedPath: [],
-        description: "has a member name with a lone surrogate",
-      };
-    }
-    const problem = findProblem(
-      (value as Record<string, unknown>)[member],
-      depth + 1,
-    );
-    if (problem) {
-      problem.reversedPath.push(`.${member}`);
-      return problem;
-    }
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return "is a number too large for a 64-bit float";
   }
   return undefined;
 }
 
+/** The path of the element each open frame visited last. */
+function pathOf(stack: WalkFrame[]): string {
+  let path = "";
+  for (const frame of stack) {
+    const position = frame.next - 1;
+    path += frame.members ? `.${frame.members[position]}` : `[${position}]`;
+  }
+  return path;
+}
+
 /**
  * Finds the first string in a JSON value (object members included) that is
- * not valid Unicode, the first number that overflowed to Infinity while
- * parsing, or nesting deeper than maxJsonDepth. Returns a short description
- * of the problem, or undefined.
+ * not valid Unicode, or the first number that overflowed to Infinity while
+ * parsing. Returns a short description of the problem, or undefined.
  *
  * JSON.parse turns `"\ud800"` into a lone surrogate and `1e400` into
  * Infinity without complaint, so both are caught here, after parsing. The
- * path is built only on failure, to keep the common case cheap.
+ * walk is iterative because a 64 KiB value may nest tens of thousands of
+ * levels deep, past what recursion allows.
  */
 export function findInvalidJsonText(
   value: unknown,
   path: string,
 ): string | undefined {
-  const problem = findProblem(value, 0);
-  if (!problem) return undefined;
-  let where = path + problem.reversedPath.reverse().join("");
-  if (where.length > 120) where = `${where.slice(0, 117)}...`;
-  return `${where} ${problem.description}`;
+  const problem = scalarProblem(value);
+  if (problem) return `${path} ${problem}`;
+  if (value === null || typeof value !== "object") return undefined;
+
+  const stack = [openFrame(value as Container)];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1];
+    const size = frame.members
+      ? frame.members.length
+      : (frame.container as unknown[]).length;
+    if (frame.next >= size) {
+      stack.pop();
+      continue;
+    }
+
+    const position = frame.next++;
+    let child: unknown;
+    if (frame.members) {
+      const member = frame.members[position];
+      if (!member.isWellFormed()) {
+        return `${shortenPath(path + pathOf(stack))} is a member name with a lone surrogate`;
+      }
+      child = (frame.container as Record<string, unknown>)[member];
+    } else {
+      child = (frame.container as unknown[])[position];
+    }
+
+    const childProblem = scalarProblem(child);
+    if (childProblem) {
+      return `${shortenPath(path + pathOf(stack))} ${childProblem}`;
+    }
+    if (child !== null && typeof child === "object") {
+      stack.push(openFrame(child as Container));
+    }
+  }
+  return undefined;
+}
+
+function shortenPath(path: string): string {
+  return path.length > 120 ? `${path.slice(0, 117)}...` : path;
+}
+
+/**
+ * Serialises a value parsed by JSON.parse exactly as JSON.stringify does,
+ * but without recursion, for values nested too deeply for JSON.stringify
+ * (which overflows the stack at a few thousand levels in Node.js 20).
+ */
+export function stringifyDeep(value: unknown): string {
+  const parts: string[] = [];
+  const stack: WalkFrame[] = [];
+
+  const emit = (item: unknown) => {
+    if (item === null || typeof item !== "object") {
+      parts.push(JSON.stringify(item));
+      return;
+    }
+    parts.push(Array.isArray(item) ? "[" : "{");
+    stack.push(openFrame(item as Container));
+  };
+
+  emit(value);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1];
+    const size = frame.members
+      ? frame.members.length
+      : (frame.container as unknown[]).length;
+    if (frame.next >= size) {
+      parts.push(frame.members ? "}" : "]");
+      stack.pop();
+      continue;
+    }
+
+    const position = frame.next++;
+    if (position > 0) parts.push(",");
+    if (frame.members) {
+      const member = frame.members[position];
+      parts.push(`${JSON.stringify(member)}:`);
+      emit((frame.container as Record<string, unknown>)[member]);
+    } else {
+      emit((frame.container as unknown[])[position]);
+    }
+  }
+  return parts.join("");
 }

@@ -4,7 +4,11 @@ import { ValueErrorType, type ValueError } from "@sinclair/typebox/errors";
 
 import { actorProblem, keyProblem, prefixProblem } from "../names/key.js";
 import { namespaceProblem } from "../names/namespace.js";
-import { findInvalidJsonText, utf8Length } from "../names/text.js";
+import {
+  findInvalidJsonText,
+  stringifyDeep,
+  utf8Length,
+} from "../names/text.js";
 import { invalidParams, RpcError } from "./errors.js";
 
 const compiledSchemas = new WeakMap<TSchema, TypeCheck<TSchema>>();
@@ -67,10 +71,7 @@ function describeType(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/**
- * Throws -32602 for a lone surrogate, a number that overflowed, or nesting
- * too deep anywhere inside `value`.
- */
+/** Throws -32602 for a lone surrogate or a number that overflowed. */
 export function checkJsonText(value: unknown, where: string): void {
   const problem = findInvalidJsonText(value, where);
   if (problem) throw invalidParams(`Invalid params: ${problem}.`);
@@ -110,7 +111,13 @@ export function checkActor(actor: string | undefined): void {
  * size limit on that compact form.
  */
 export function serializeValue(value: unknown, maxValueBytes: number): string {
-  const text = JSON.stringify(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    text = stringifyDeep(value);
+  }
   const size = utf8Length(text);
   if (size > maxValueBytes) {
     throw invalidParams(

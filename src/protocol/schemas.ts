@@ -135,12 +135,27 @@ export const MgetEntry = Type.Object(
   closed,
 );
 
+export const maxMgetEntries = 1000;
+export const maxBatchOperations = 500;
+
+/** The documented shape, with each entry's schema, for the OpenRPC document. */
 export const MgetParams = Type.Object(
   {
-    keys: Type.Array(Type.Unknown(), {
+    keys: Type.Array(MgetEntry, {
+      minItems: 1,
+      maxItems: maxMgetEntries,
       description: "1 to 1,000 entries of {namespace, key}.",
     }),
   },
+  closed,
+);
+
+/**
+ * The same params with entries left to the per-entry check, which reports
+ * the failing entry's position in data.index.
+ */
+export const MgetParamsEnvelope = Type.Object(
+  { keys: Type.Array(Type.Unknown()) },
   closed,
 );
 
@@ -208,10 +223,23 @@ export const BatchDeleteOperation = Type.Object(
 
 export const BatchParams = Type.Object(
   {
-    operations: Type.Array(Type.Unknown(), {
-      description:
-        "1 to 500 operations: {op: 'set', namespace, key, value, cas?} or {op: 'delete', namespace, key, cas?}.",
-    }),
+    operations: Type.Array(
+      Type.Union([BatchSetOperation, BatchDeleteOperation]),
+      {
+        minItems: 1,
+        maxItems: maxBatchOperations,
+        description: "1 to 500 operations, applied in order, all or none.",
+      },
+    ),
+    actor: Type.Optional(Actor),
+  },
+  closed,
+);
+
+/** BatchParams with operations left to the per-operation check. */
+export const BatchParamsEnvelope = Type.Object(
+  {
+    operations: Type.Array(Type.Unknown()),
     actor: Type.Optional(Actor),
   },
   closed,

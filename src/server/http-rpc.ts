@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 import type { ApiKeyRecord } from "../auth/api-key.js";
 import { dispatch } from "../methods/dispatch.js";
-import { parseFrame } from "../protocol/envelope.js";
-import { unauthenticated } from "../protocol/errors.js";
+import { parseFrame, type Frame } from "../protocol/envelope.js";
+import { ErrorCode, RpcError, unauthenticated } from "../protocol/errors.js";
 import { errorResponse } from "../protocol/response.js";
 import { bearerTokenFromHeader } from "./upgrade-auth.js";
 import { answerFrame } from "./frame-answer.js";
@@ -47,11 +47,19 @@ async function authenticate(
   return token ? server.keys.authenticate(token) : null;
 }
 
+/**
+ * JSON text is UTF-8 (RFC 8259 section 8.1). A fatal decoder rejects
+ * invalid bytes instead of turning them into U+FFFD, which would store
+ * something other than what was sent. (WebSocket text frames get the same
+ * check from the ws package.)
+ */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /** Reads the body, or returns null once it passes `limit` bytes. */
 function readBody(
   request: IncomingMessage,
   limit: number,
-): Promise<string | null> {
+): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -67,7 +75,7 @@ function readBody(
       chunks.push(chunk);
     });
     request.on("end", () => {
-      if (!over) resolve(Buffer.concat(chunks).toString("utf8"));
+      if (!over) resolve(Buffer.concat(chunks));
     });
     request.on("error", reject);
   });
@@ -122,8 +130,20 @@ export async function handleHttpRpc(
     takeRateToken: () => server.rateLimiter.take(key.id),
     openRpcDocument: server.openRpcDocument,
   };
+  let frame: Frame;
+  try {
+    frame = parseFrame(utf8.decode(body));
+  } catch {
+    frame = {
+      kind: "error",
+      error: new RpcError(
+        ErrorCode.ParseError,
+        "The body is not valid UTF-8; send JSON text encoded as UTF-8.",
+      ),
+    };
+  }
   const text = await answerFrame(
-    parseFrame(body),
+    frame,
     (rpcRequest) =>
       scheduler.run(rpcRequest, () => dispatch(rpcRequest, context)),
     server.logger,

@@ -235,6 +235,14 @@ describe("POST /rpc calls", () => {
     const empty = jsonBody(await post("[]"));
     assertErrorResponse(empty, -32600, null);
 
+    const tooMany = Array.from({ length: 1001 }, (_, i) => ({
+      jsonrpc: "2.0",
+      id: i,
+      method: "kv/nope",
+    }));
+    const oversized = jsonBody(await post(JSON.stringify(tooMany)));
+    assertErrorResponse(oversized, -32600, null);
+
     const unknown = jsonBody(await post(requestText(5, "kv/nope", {})));
     assertErrorResponse(unknown, -32601, 5);
 
@@ -271,6 +279,11 @@ describe("POST /rpc rejections", () => {
   /** Asserts an HTTP 401 whose body is the -32003 error. */
   function assertUnauthorized(reply: HttpReply, label: string): void {
     assert.equal(reply.status, 401, label);
+    assert.match(
+      String(reply.headers["content-type"]),
+      /^application\/json\b/i,
+      label,
+    );
     const body = JSON.parse(reply.body);
     assertErrorResponse(body, -32003, null);
   }
@@ -336,6 +349,13 @@ describe("POST /rpc rejections", () => {
       const reply = await postRpc(server.httpUrl, body, { contentType });
       assertUnauthorized(reply, label);
     }
+
+    const chunked = await postRpc(
+      server.httpUrl,
+      Buffer.alloc(maxMessageBytes * 2, 0x20),
+      { chunked: true },
+    );
+    assertUnauthorized(chunked, "oversized chunked");
   });
 
   test("JSON media type variants accepted", async () => {
@@ -410,6 +430,49 @@ describe("POST /rpc rejections", () => {
     assert.equal(rejected.status, 413);
 
     const got = await getOverHttp("over");
+    assert.equal(got.error.code, -32004);
+  });
+
+  test("chunked body size limit", async () => {
+    const send = (body: string) =>
+      postRpc(server.httpUrl, body, { apiKey: acmeKey.key, chunked: true });
+
+    const exact = paddedRequest(
+      "exact",
+      "kv/set",
+      { namespace: ns, key: "chunked-exact", value: 1 },
+      maxMessageBytes,
+    );
+    const accepted = jsonBody(await send(exact));
+    assert.equal(accepted.error, undefined, JSON.stringify(accepted.error));
+
+    for (const bytes of [maxMessageBytes + 1, maxMessageBytes * 4]) {
+      const over = paddedRequest(
+        "over",
+        "kv/set",
+        { namespace: ns, key: "chunked-over", value: 1 },
+        bytes,
+      );
+      const rejected = await send(over);
+      assert.equal(rejected.status, 413, `${bytes} bytes`);
+    }
+
+    const got = await getOverHttp("chunked-over");
+    assert.equal(got.error.code, -32004);
+  });
+
+  test("invalid UTF-8 body not executed", async () => {
+    const body = Buffer.concat([
+      Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"kv/set","params":{"namespace":"${ns}","key":"utf8","value":"`,
+      ),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"}}'),
+    ]);
+    const response = jsonBody(await post(body));
+    assertErrorResponse(response, -32700, null);
+
+    const got = await getOverHttp("utf8");
     assert.equal(got.error.code, -32004);
   });
 });

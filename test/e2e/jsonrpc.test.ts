@@ -48,6 +48,39 @@ describe("parse and request errors", () => {
     }
   });
 
+  test("near-JSON syntax gives parse error", async () => {
+    const setWith = (value: string) =>
+      `{"jsonrpc":"2.0","id":1,"method":"kv/set","params":{"namespace":"${ns}","key":"near","value":${value}}}`;
+    const cases = [
+      // An unescaped control character inside a string is invalid JSON.
+      setWith('"a\u0001b"'),
+      setWith("01"),
+      setWith("+1"),
+      setWith(".5"),
+      setWith("NaN"),
+      setWith("Infinity"),
+      setWith("[1,]"),
+      setWith('{"a":1,}'),
+      setWith("'a'"),
+      setWith("/* comment */ 1"),
+      setWith("undefined"),
+      // U+00A0 is not JSON whitespace.
+      "\u00a0" + setWith("1"),
+      setWith("1") + " x",
+      setWith("1") + setWith("1"),
+    ];
+    for (const text of cases) {
+      const response = await exchangeRaw(client, text);
+      assertErrorResponse(response, -32700, null);
+    }
+
+    const error = await client.callError("kv/get", {
+      namespace: ns,
+      key: "near",
+    });
+    assert.equal(error.code, -32004);
+  });
+
   test("invalid JSON batch gives one parse error", async () => {
     const text =
       '[{"jsonrpc":"2.0","id":1,"method":"kv/get"},{"jsonrpc":"2.0","method"]';
@@ -77,7 +110,8 @@ describe("parse and request errors", () => {
     );
     assertErrorResponse(withId, -32600, "m");
 
-    // An object whose method is not a string is no notification, so it is answered.
+    // An object whose method is not a string is no notification, so the
+    // server responds to it.
     const withoutId = await exchangeRaw(
       client,
       '{"jsonrpc":"2.0","method":1,"params":"bar"}',
@@ -335,6 +369,26 @@ describe("params", () => {
     assert.equal(missing.code, -32004);
   });
 
+  test("prototype-named params rejected", async () => {
+    const setWith = (extra: string) =>
+      `{"jsonrpc":"2.0","id":"proto","method":"kv/set","params":{"namespace":"${ns}","key":"proto","value":1,${extra}}}`;
+    for (const extra of ['"__proto__":{"cas":5}', '"constructor":{}']) {
+      const response = await exchangeRaw(client, setWith(extra));
+      assertErrorResponse(response, -32602, "proto");
+    }
+
+    const batchText = `{"jsonrpc":"2.0","id":"proto","method":"kv/batch","params":{"operations":[{"op":"set","namespace":"${ns}","key":"proto","value":1,"__proto__":{"cas":9}}]}}`;
+    const batch = await exchangeRaw(client, batchText);
+    const error = assertErrorResponse(batch, -32602, "proto");
+    assert.equal(error.data?.index, 0);
+
+    const missing = await client.callError("kv/get", {
+      namespace: ns,
+      key: "proto",
+    });
+    assert.equal(missing.code, -32004);
+  });
+
   test("unknown batch operation field rejected", async () => {
     const error = await client.callError("kv/batch", {
       operations: [
@@ -478,6 +532,104 @@ describe("methods", () => {
     assert.ok(codesOf("watch/subscribe").includes(-32006));
     assert.ok(codesOf("watch/subscribe").includes(-32007));
   });
+
+  test("rpc.discover schemas match results", async () => {
+    const document = await client.call("rpc.discover");
+
+    /** Follows a local `$ref` such as `#/components/schemas/Name`. */
+    const resolve = (schema: any): any => {
+      if (typeof schema?.$ref !== "string") return schema;
+      const path = schema.$ref.replace(/^#\//, "").split("/");
+      return resolve(
+        path.reduce((node: any, part: string) => node?.[part], document),
+      );
+    };
+    /** Collects property names, also from anyOf, oneOf and allOf branches. */
+    const propertiesOf = (schema: any): string[] => {
+      const resolved = resolve(schema) ?? {};
+      const names = Object.keys(resolved.properties ?? {});
+      for (const branch of [
+        ...(resolved.anyOf ?? []),
+        ...(resolved.oneOf ?? []),
+        ...(resolved.allOf ?? []),
+      ]) {
+        names.push(...propertiesOf(branch));
+      }
+      return [...new Set(names)].sort();
+    };
+    const method = (name: string) =>
+      document.methods.find((m: any) => m.name === name);
+    const param = (name: string, paramName: string) =>
+      resolve(
+        method(name).params.find((p: any) => p.name === paramName).schema,
+      );
+
+    const resultMembers: Record<string, string[]> = {
+      "kv/get": [
+        "namespace",
+        "key",
+        "value",
+        "version",
+        "updatedBy",
+        "updatedAt",
+      ],
+      "kv/list": ["namespace", "items", "nextCursor"],
+      "kv/namespaces": ["namespace", "items", "nextCursor"],
+      "kv/mget": ["items"],
+      "kv/set": [
+        "namespace",
+        "key",
+        "version",
+        "updatedBy",
+        "updatedAt",
+        "seq",
+      ],
+      "kv/delete": ["namespace", "key", "version", "seq"],
+      "kv/batch": ["results"],
+      "watch/subscribe": ["namespace", "seq", "storeId"],
+      "watch/unsubscribe": ["namespace", "unsubscribed"],
+    };
+    for (const [name, members] of Object.entries(resultMembers)) {
+      const schema = resolve(method(name).result.schema);
+      assert.deepEqual(propertiesOf(schema), [...members].sort(), name);
+      assert.deepEqual(
+        [...(schema.required ?? [])].sort(),
+        [...members].sort(),
+        name,
+      );
+    }
+
+    for (const name of ["kv/list", "kv/namespaces"]) {
+      const limit = param(name, "limit");
+      assert.equal(limit.type, "integer", `${name} limit type`);
+      assert.equal(limit.minimum, 1, `${name} limit minimum`);
+      assert.equal(limit.maximum, 1000, `${name} limit maximum`);
+    }
+    for (const name of ["kv/set", "kv/delete"]) {
+      const cas = param(name, "cas");
+      assert.equal(cas.type, "integer", `${name} cas type`);
+      assert.equal(cas.minimum, 0, `${name} cas minimum`);
+    }
+
+    // A generated client needs the shape of each entry, not only "array".
+    const mgetKeys = param("kv/mget", "keys");
+    assert.equal(mgetKeys.type, "array");
+    assert.deepEqual(propertiesOf(mgetKeys.items), ["key", "namespace"]);
+    assert.equal(mgetKeys.minItems, 1, "kv/mget keys minItems");
+    assert.equal(mgetKeys.maxItems, 1000, "kv/mget keys maxItems");
+
+    const operations = param("kv/batch", "operations");
+    assert.equal(operations.type, "array");
+    assert.deepEqual(propertiesOf(operations.items), [
+      "cas",
+      "key",
+      "namespace",
+      "op",
+      "value",
+    ]);
+    assert.equal(operations.minItems, 1, "kv/batch operations minItems");
+    assert.equal(operations.maxItems, 500, "kv/batch operations maxItems");
+  });
 });
 
 describe("frames", () => {
@@ -525,7 +677,7 @@ describe("frames", () => {
       const sent: Array<{ kind: "set" | "get"; value: number; reply: any }> =
         [];
       for (let i = 0; i < 200; i += 1) {
-        const key = `pipe-${i % 7}`;
+        const key = `pipe-${Math.floor(i / 2) % 7}`;
         if (i % 2 === 0) {
           const reply = pipelined.request("kv/set", {
             namespace: ns,
@@ -560,6 +712,48 @@ describe("frames", () => {
     }
   });
 
+  test("batch and single requests stay ordered", async () => {
+    const pipelined = await connect();
+    try {
+      const key = "ordered-batch";
+      pipelined.sendRaw(
+        JSON.stringify([
+          {
+            jsonrpc: "2.0",
+            id: "b1",
+            method: "kv/set",
+            params: { namespace: ns, key, value: "from batch" },
+          },
+        ]),
+      );
+      pipelined.sendRaw(
+        requestText("single", "kv/get", { namespace: ns, key }),
+      );
+      pipelined.sendRaw(
+        JSON.stringify([
+          {
+            jsonrpc: "2.0",
+            id: "b2",
+            method: "kv/get",
+            params: { namespace: ns, key },
+          },
+        ]),
+      );
+      await pipelined.waitFor(() => pipelined.received.length >= 3);
+
+      const [first, second, third] = pipelined.received;
+      assert.ok(Array.isArray(first), "first frame is not the batch");
+      assert.equal(first[0].id, "b1");
+      assert.equal(second.id, "single");
+      assert.equal(second.result.value, "from batch");
+      assert.ok(Array.isArray(third), "third frame is not the batch");
+      assert.equal(third[0].id, "b2");
+      assert.equal(third[0].result.value, "from batch");
+    } finally {
+      await pipelined.close();
+    }
+  });
+
   test("duplicate member names: last counts", async () => {
     const setText =
       `{"jsonrpc":"2.0","id":"dup","method":"kv/get","method":"kv/set",` +
@@ -581,6 +775,28 @@ describe("frames", () => {
     const rejected = await exchangeRaw(client, invalidLast);
     assertErrorResponse(rejected, -32602, "bad");
   });
+
+  test("duplicate namespace: last one authorized", async () => {
+    const ownLast = `{"jsonrpc":"2.0","id":"own","method":"kv/set","params":{"namespace":"tenant:other/x","namespace":"${ns}","key":"dup-ns","value":1}}`;
+    const written = await exchangeRaw(client, ownLast);
+    assert.equal(written.error, undefined, JSON.stringify(written.error));
+    assert.equal(written.result.namespace, ns);
+
+    const foreignLast = `{"jsonrpc":"2.0","id":"foreign","method":"kv/set","params":{"namespace":"${ns}","namespace":"tenant:other/x","key":"dup-ns-2","value":1}}`;
+    const refused = await exchangeRaw(client, foreignLast);
+    assertErrorResponse(refused, -32003, "foreign");
+    const missing = await client.callError("kv/get", {
+      namespace: ns,
+      key: "dup-ns-2",
+    });
+    assert.equal(missing.code, -32004);
+
+    const batchText = `{"jsonrpc":"2.0","id":"ops","method":"kv/batch","params":{"operations":[{"op":"delete","op":"set","namespace":"${ns}","key":"dup-op","value":1}]}}`;
+    const batch = await exchangeRaw(client, batchText);
+    assert.equal(batch.error, undefined, JSON.stringify(batch.error));
+    const got = await client.call("kv/get", { namespace: ns, key: "dup-op" });
+    assert.equal(got.value, 1);
+  });
 });
 
 describe("frame size limit", () => {
@@ -594,7 +810,13 @@ describe("frame size limit", () => {
     smallKey = (await createKey(smallStore.store, { tenant: "acme" })).key;
     smallServer = await startServer({
       store: smallStore.store,
-      args: ["--max-message-bytes", String(limit)],
+      // The server rejects a value limit above the message limit.
+      args: [
+        "--max-message-bytes",
+        String(limit),
+        "--max-value-bytes",
+        String(limit / 2),
+      ],
     });
   });
 
@@ -605,15 +827,13 @@ describe("frame size limit", () => {
 
   /** Returns a kv/set request padded to exactly `bytes` bytes of UTF-8. */
   function setFrameOfSize(key: string, bytes: number): string {
-    const head = `{"jsonrpc":"2.0","id":"size","method":"kv/set","params":{"namespace":"${ns}","key":"${key}","value":"`;
-    const tail = `"}}`;
+    // Two-byte characters make sure bytes, not characters, are counted. The
+    // value stays under the value limit, and spaces fill the rest.
+    const value = "é".repeat(500);
+    const head = `{"jsonrpc":"2.0","id":"size","method":"kv/set","params":{"namespace":"${ns}","key":"${key}","value":"${value}"`;
+    const tail = "}}";
     const padding = bytes - Buffer.byteLength(head + tail);
-    // Two-byte characters make sure bytes, not characters, are counted.
-    const text =
-      head +
-      "é".repeat(Math.floor(padding / 2)) +
-      "x".repeat(padding % 2) +
-      tail;
+    const text = head + " ".repeat(padding) + tail;
     assert.equal(Buffer.byteLength(text), bytes);
     return text;
   }
@@ -629,6 +849,30 @@ describe("frame size limit", () => {
     } finally {
       await small.close();
     }
+  });
+
+  test("limit counts uncompressed bytes", async () => {
+    const exact = await TestClient.connect(smallServer.url, {
+      apiKey: smallKey,
+      perMessageDeflate: true,
+    });
+    try {
+      const response = await exchangeRaw(
+        exact,
+        setFrameOfSize("deflated", limit),
+      );
+      assert.equal(response.error, undefined, JSON.stringify(response.error));
+    } finally {
+      await exact.close();
+    }
+
+    const over = await TestClient.connect(smallServer.url, {
+      apiKey: smallKey,
+      perMessageDeflate: true,
+    });
+    over.sendRaw(setFrameOfSize("deflated-over", limit + 1));
+    const closed = await over.closed;
+    assert.equal(closed.code, 1009);
   });
 
   test("frame over limit closes 1009", async () => {

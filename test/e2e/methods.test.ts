@@ -994,6 +994,14 @@ describe("kv/list", () => {
       list.items.map((item: Message) => item.key),
       ["here"],
     );
+
+    await acme.call("kv/set", { namespace: `${ns}/l_ke`, key: "a", value: 1 });
+    await acme.call("kv/set", { namespace: `${ns}/like`, key: "b", value: 1 });
+    const literal = await acme.call("kv/list", { namespace: `${ns}/l_ke` });
+    assert.deepEqual(
+      literal.items.map((item: Message) => item.key),
+      ["a"],
+    );
   });
 
   test("prefix characters match literally", async () => {
@@ -1069,6 +1077,36 @@ describe("kv/list", () => {
     assert.deepEqual(listed, sortByUtf8(keys));
     // Code-unit order (the default JavaScript sort) differs for these keys.
     assert.notDeepEqual(listed, [...keys].sort());
+
+    const paged = await listAllPages(acme, { namespace: area, limit: 1 });
+    assert.deepEqual(
+      paged.flatMap((page) => page.items.map((item: Message) => item.key)),
+      sortByUtf8(keys),
+    );
+  });
+
+  test("prefix matches multi-byte keys", async () => {
+    const area = `${ns}/prefix-bytes`;
+    const keys = ["p", "p\uFFFD", "p😀", "p\uFFFF", "pé", "q", "o😀"];
+    for (const key of keys) {
+      await acme.call("kv/set", { namespace: area, key, value: 1 });
+    }
+
+    const cases: Array<[string, string[]]> = [
+      ["p", sortByUtf8(keys.filter((key) => key.startsWith("p")))],
+      ["p😀", ["p😀"]],
+      ["p\uFFFF", ["p\uFFFF"]],
+      ["pé", ["pé"]],
+      ["😀", []],
+    ];
+    for (const [prefix, expected] of cases) {
+      const list = await acme.call("kv/list", { namespace: area, prefix });
+      assert.deepEqual(
+        list.items.map((item: Message) => item.key),
+        expected,
+        `prefix ${JSON.stringify(prefix)}`,
+      );
+    }
   });
 
   test("paging visits every key once", async () => {
@@ -1257,6 +1295,41 @@ describe("kv/namespaces", () => {
       Object.keys(layout).filter((name) => name !== `${root}x`),
     ).map((namespace) => ({ namespace, keys: layout[namespace] }));
     assert.deepEqual(items, expected);
+  });
+
+  test("wildcard characters match literally", async () => {
+    const area = `${root}-wildcards`;
+    const names = [
+      `${area}/a_b`,
+      `${area}/a_b/c`,
+      `${area}/axb`,
+      `${area}/axb/c`,
+      `${area}/a%`,
+      `${area}/a%/c`,
+      `${area}/abc`,
+      `${area}/a*`,
+      `${area}/a[b]`,
+      `${area}/a\\`,
+    ];
+    for (const namespace of names) {
+      await acme.call("kv/set", { namespace, key: "k", value: 1 });
+    }
+
+    const cases: Array<[string, string[]]> = [
+      [`${area}/a_b`, [`${area}/a_b`, `${area}/a_b/c`]],
+      [`${area}/a%`, [`${area}/a%`, `${area}/a%/c`]],
+      [`${area}/a*`, [`${area}/a*`]],
+      [`${area}/a[b]`, [`${area}/a[b]`]],
+      [`${area}/a\\`, [`${area}/a\\`]],
+    ];
+    for (const [namespace, expected] of cases) {
+      const items = await namespacesAll(acme, { namespace });
+      assert.deepEqual(
+        items.map((item) => item.namespace),
+        expected,
+        `namespace ${namespace}`,
+      );
+    }
   });
 
   test("counts follow deletes", async () => {
@@ -1455,6 +1528,43 @@ describe("names and values", () => {
     );
   });
 
+  test("prototype-named namespaces and tenants", async () => {
+    for (const segment of ["__proto__", "constructor", "hasOwnProperty"]) {
+      const namespace = `${ns}/${segment}`;
+      await acme.call("kv/set", { namespace, key: "k", value: segment });
+      const got = await acme.call("kv/get", { namespace, key: "k" });
+      assert.equal(got.value, segment);
+      const listed = await acme.call("kv/namespaces", { namespace });
+      assert.deepEqual(listed.items, [{ namespace, keys: 1 }]);
+    }
+
+    const constructorKey = await createKey(store.store, {
+      tenant: "constructor",
+    });
+    await withClient(constructorKey, async (client) => {
+      const first = await client.call("kv/set", {
+        namespace: "tenant:constructor",
+        key: "a",
+        value: 1,
+      });
+      assert.equal(first.seq, 1);
+      const second = await client.call("kv/set", {
+        namespace: "tenant:constructor/b",
+        key: "a",
+        value: 2,
+      });
+      assert.equal(second.seq, 2);
+
+      const listed = await client.call("kv/namespaces", {
+        namespace: "tenant:constructor",
+      });
+      assert.deepEqual(listed.items, [
+        { namespace: "tenant:constructor", keys: 1 },
+        { namespace: "tenant:constructor/b", keys: 1 },
+      ]);
+    });
+  });
+
   test("emoji and slash keys round-trip", async () => {
     for (const key of ["🔑", "😀/🎉", "a/b/c", "𝔸𝔹"]) {
       await acme.call("kv/set", { namespace: ns, key, value: { key } });
@@ -1560,6 +1670,55 @@ describe("names and values", () => {
     assert.equal(Buffer.byteLength(JSON.stringify(got.value)), maxValueBytes);
   });
 
+  test("deeply nested value round-trips", async () => {
+    const depth = 1000;
+    const value = JSON.parse("[".repeat(depth) + "]".repeat(depth));
+    const set = await acme.call("kv/set", {
+      namespace: ns,
+      key: "deep",
+      value,
+    });
+    assert.equal(set.version, 1);
+
+    const got = await acme.call("kv/get", { namespace: ns, key: "deep" });
+    assert.equal(JSON.stringify(got.value), JSON.stringify(value));
+  });
+
+  test("JSON escapes decode before use", async () => {
+    const text = `{"jsonrpc":"2.0","id":"esc","method":"kv/set","params":{"namespace":"tenant:acme\\/names","key":"\\u0041\\/b","value":"\\/\\u00e9\\"\\\\\\b\\f\\n\\r\\t\\u2028"}}`;
+    const response = await exchangeRaw(acme, text);
+    assert.equal(response.error, undefined, JSON.stringify(response.error));
+    assert.equal(response.result.namespace, ns);
+    assert.equal(response.result.key, "A/b");
+
+    const got = await acme.call("kv/get", { namespace: ns, key: "A/b" });
+    assert.equal(got.value, '/é"\\\b\f\n\r\t\u2028');
+  });
+
+  test("size counts escaped characters", async () => {
+    // JSON.stringify writes U+0001 as the six characters \u0001.
+    const controls = "\u0001".repeat(10922);
+    const exact = `${controls}ab`;
+    assert.equal(Buffer.byteLength(JSON.stringify(exact)), maxValueBytes);
+    const set = await acme.call("kv/set", {
+      namespace: ns,
+      key: "escaped",
+      value: exact,
+    });
+    assert.equal(set.version, 1);
+
+    const over = await acme.callError("kv/set", {
+      namespace: ns,
+      key: "escaped",
+      value: `${controls}a"`,
+    });
+    assert.equal(over.code, -32602);
+    assert.deepEqual(over.data, {
+      limit: maxValueBytes,
+      size: maxValueBytes + 1,
+    });
+  });
+
   test("null value differs from missing", async () => {
     await acme.call("kv/set", { namespace: ns, key: "null", value: null });
     const got = await acme.call("kv/get", { namespace: ns, key: "null" });
@@ -1590,6 +1749,20 @@ describe("names and values", () => {
     });
     assert.equal(missing.code, -32004);
 
+    const largest = await exchangeRaw(
+      acme,
+      `{"jsonrpc":"2.0","id":"max","method":"kv/set","params":{"namespace":"${ns}","key":"max","value":1.7976931348623157e308}}`,
+    );
+    assert.equal(largest.error, undefined, JSON.stringify(largest.error));
+    const max = await acme.call("kv/get", { namespace: ns, key: "max" });
+    assert.equal(max.value, Number.MAX_VALUE);
+
+    const tooLarge = await exchangeRaw(
+      acme,
+      `{"jsonrpc":"2.0","id":"over","method":"kv/set","params":{"namespace":"${ns}","key":"max","value":1.8e308}}`,
+    );
+    assertErrorResponse(tooLarge, -32602, "over");
+
     const tinyText = `{"jsonrpc":"2.0","id":"tiny","method":"kv/set","params":{"namespace":"${ns}","key":"tiny","value":[1e-400,2]}}`;
     const tiny = await exchangeRaw(acme, tinyText);
     assert.equal(tiny.error, undefined, JSON.stringify(tiny.error));
@@ -1619,8 +1792,11 @@ describe("names and values", () => {
       const response = await exchangeRaw(acme, text);
       assertErrorResponse(response, -32602, "lone");
     }
-    const list = await acme.call("kv/list", { namespace: ns, prefix: "k" });
-    assert.deepEqual(list.items, []);
+    const unwritten = await acme.callError("kv/get", {
+      namespace: ns,
+      key: "k",
+    });
+    assert.equal(unwritten.code, -32004);
 
     const pair = String.raw`\ud83d\ude00`;
     const valid = await exchangeRaw(

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
+import fc from "fast-check";
+
 import {
   findInvalidJsonText,
   hasControlCharacter,
-  maxJsonDepth,
+  stringifyDeep,
   utf8Length,
 } from "../../src/names/text.js";
 
@@ -137,22 +139,17 @@ describe("findInvalidJsonText", () => {
     assert.notEqual(findInvalidJsonText(value, "params"), undefined);
   });
 
-  test("value nested to the max depth", () => {
-    // The params object is one level, so the value may nest maxJsonDepth levels.
-    const params = { value: nestedArrays(maxJsonDepth) };
+  test("very deep valid value passes", () => {
+    const params = { value: nestedArrays(100_000) };
     assert.equal(findInvalidJsonText(params, "params"), undefined);
   });
 
-  test("value nested one level deeper", () => {
-    const params = { value: nestedArrays(maxJsonDepth + 1) };
-    const problem = findInvalidJsonText(params, "params");
+  test("very deep lone surrogate is found", () => {
+    let value: unknown = "\ud800";
+    for (let level = 0; level < 100_000; level++) value = [value];
+    const problem = findInvalidJsonText({ value }, "params");
     assert.ok(problem !== undefined);
-    assert.ok(problem.startsWith("params.value"), problem.slice(0, 200));
-  });
-
-  test("very deep value is found", () => {
-    const problem = findInvalidJsonText(nestedArrays(100_000), "params");
-    assert.ok(problem !== undefined);
+    assert.ok(problem.startsWith("params.value[0][0]"), problem.slice(0, 200));
     assert.ok(problem.length < 300, `${problem.length} characters`);
   });
 
@@ -182,5 +179,29 @@ describe("findInvalidJsonText", () => {
     const problem = findInvalidJsonText(value, "params");
     assert.ok(problem !== undefined);
     assert.ok(problem.includes("params[1]"), problem);
+  });
+});
+
+describe("stringifyDeep", () => {
+  test("matches JSON.stringify on JSON values", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        assert.equal(stringifyDeep(value), JSON.stringify(value));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("keeps __proto__ members", () => {
+    const value = JSON.parse('{"__proto__":{"a":1},"b":[true,null]}');
+    assert.equal(stringifyDeep(value), '{"__proto__":{"a":1},"b":[true,null]}');
+  });
+
+  test("serialises nesting JSON.stringify cannot", () => {
+    const levels = 100_000;
+    const text = "[".repeat(levels) + "1" + "]".repeat(levels);
+    const value = JSON.parse(text);
+    assert.throws(() => JSON.stringify(value), RangeError);
+    assert.equal(stringifyDeep(value), text);
   });
 });

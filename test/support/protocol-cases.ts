@@ -21,8 +21,8 @@ export function exchangeRaw(
 
 /**
  * Runs `send`, then sends a probe request and returns every frame that
- * arrived before the probe's response. The server answers the requests of
- * one connection in order, so anything it sent for `send` comes first.
+ * arrived before the probe's response. The server responds to the requests
+ * of one connection in order, so anything it sent for `send` comes first.
  */
 export async function framesBeforeProbe(
   client: TestClient,
@@ -59,11 +59,12 @@ export function assertErrorResponse(
   id: string | number | null,
 ): Message {
   assert.equal(typeof response, "object");
-  assert.ok(response !== null && !Array.isArray(response), "not an object");
+  assert.ok(response !== null, "response is null");
+  assert.ok(!Array.isArray(response), "response is an array");
   assert.equal(response.jsonrpc, "2.0");
-  assert.deepEqual(response.id, id);
-  assert.equal("result" in response, false, "error response has a result");
+  assert.equal("result" in response, false, JSON.stringify(response));
   assert.equal(response.error?.code, code, JSON.stringify(response.error));
+  assert.deepEqual(response.id, id);
   assertErrorObject(response.error);
   return response.error;
 }
@@ -81,11 +82,12 @@ export function assertErrorObject(error: any): void {
   }
   if ("data" in error) {
     assert.equal(typeof error.data, "object");
-    assert.ok(error.data !== null && !Array.isArray(error.data));
+    assert.ok(error.data !== null, "error data is null");
+    assert.ok(!Array.isArray(error.data), "error data is an array");
   }
 }
 
-/** Asserts that `object` has exactly the members `names`, in any order. */
+/** Asserts that `value` is an object with exactly the members `names`. */
 export function assertMembers(value: unknown, names: string[]): void {
   assert.equal(typeof value, "object");
   assert.ok(value !== null, "expected an object, got null");
@@ -119,7 +121,7 @@ export interface HttpReply {
 /**
  * Sends one HTTP request on a new connection and resolves with the whole
  * response. A socket error after the response has arrived is ignored,
- * because a server may answer before it reads (or instead of reading) a
+ * because a server may respond before it reads (or instead of reading) a
  * large body.
  */
 export function sendHttp(
@@ -128,6 +130,8 @@ export function sendHttp(
     method?: string;
     headers?: Record<string, string>;
     body?: string | Buffer;
+    /** Sends the body in 64 KiB chunks without a Content-Length. */
+    chunked?: boolean;
   } = {},
 ): Promise<HttpReply> {
   return new Promise((resolveReply, rejectReply) => {
@@ -153,7 +157,17 @@ export function sendHttp(
     outgoing.on("error", (error) => {
       if (!responded) rejectReply(error);
     });
-    outgoing.end(options.body);
+
+    if (!options.chunked || options.body === undefined) {
+      outgoing.end(options.body);
+      return;
+    }
+    const body = Buffer.from(options.body);
+    const chunkBytes = 64 * 1024;
+    for (let start = 0; start < body.length; start += chunkBytes) {
+      outgoing.write(body.subarray(start, start + chunkBytes));
+    }
+    outgoing.end();
   });
 }
 
@@ -161,7 +175,11 @@ export function sendHttp(
 export function postRpc(
   httpUrl: string,
   body: string | Buffer,
-  options: { apiKey?: string; contentType?: string | null } = {},
+  options: {
+    apiKey?: string;
+    contentType?: string | null;
+    chunked?: boolean;
+  } = {},
 ): Promise<HttpReply> {
   const headers: Record<string, string> = {};
   if (options.apiKey !== undefined) {
@@ -170,12 +188,17 @@ export function postRpc(
   if (options.contentType !== null) {
     headers["content-type"] = options.contentType ?? "application/json";
   }
-  return sendHttp(`${httpUrl}/rpc`, { method: "POST", headers, body });
+  return sendHttp(`${httpUrl}/rpc`, {
+    method: "POST",
+    headers,
+    body,
+    chunked: options.chunked,
+  });
 }
 
 /**
  * Sends a WebSocket upgrade request and resolves with the HTTP status of
- * the answer (101 when the upgrade succeeded), then closes the socket.
+ * the response (101 when the upgrade succeeded), then closes the socket.
  */
 export function upgradeStatus(
   url: string,
