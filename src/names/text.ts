@@ -45,7 +45,7 @@ function scalarProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-/** The path of the element each open frame visited last. */
+/** Builds the path to the element that each open frame visited last. */
 function pathOf(stack: WalkFrame[]): string {
   let path = "";
   for (const frame of stack) {

@@ -7,14 +7,14 @@ export type RequestId = string | number | null;
 /** A well-formed JSON-RPC request or notification. */
 export interface Request {
   valid: true;
-  /** Absent for a notification, which is executed but never answered. */
+  /** Absent for a notification, which is executed but gets no response. */
   id?: RequestId;
   method: string;
   /** The `params` member as sent; `{}` when omitted. */
   params: unknown;
 }
 
-/** An entry that is not a request; answered with `error` under `id`. */
+/** An entry that is not a request; its response carries `error` under `id`. */
 export interface InvalidEntry {
   valid: false;
   id: RequestId;
@@ -26,7 +26,7 @@ export type Entry = Request | InvalidEntry;
 export type Frame =
   | { kind: "single"; entry: Entry }
   | { kind: "batch"; entries: Entry[] }
-  /** The frame as a whole is an error answered with id null. */
+  /** The frame as a whole is an error, sent with id null. */
   | { kind: "error"; error: RpcError };
 
 const allowedMembers = new Set(["jsonrpc", "id", "method", "params"]);

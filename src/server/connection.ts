@@ -137,7 +137,10 @@ export class Connection implements NotificationSink {
     answered.then(
       (text) => this.fill(slot, text),
       (error) => {
-        this.logger.error({ err: error }, "answering a frame failed");
+        this.logger.error(
+          { err: error },
+          "building the response to a frame failed",
+        );
         this.fill(slot, null);
       },
     );

@@ -8,7 +8,7 @@ import { errorResponse, resultResponse } from "../protocol/response.js";
 
 export type ExecuteRequest = (request: Request) => Promise<unknown>;
 
-/** Observes each answered request, for metrics. */
+/** Observes each handled request, for metrics. */
 export type RequestObserver = (method: string, code: number | 0) => void;
 
 /**

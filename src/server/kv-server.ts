@@ -26,6 +26,7 @@ import { CloseCode, Connection } from "./connection.js";
 import { handleHttpRpc } from "./http-rpc.js";
 import { ServerMetrics } from "./metrics.js";
 import type { ServerContext } from "./server-context.js";
+import { requestPath } from "./request-path.js";
 import { selectProtocol, tokenFromUpgrade } from "./upgrade-auth.js";
 import { protocolVersion } from "../version.js";
 
@@ -129,7 +130,7 @@ export class KvServer {
   }
 
   private route(request: IncomingMessage, response: ServerResponse): void {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    const path = requestPath(request.url);
     const fail = (error: unknown) => {
       this.logger.error({ err: error, path }, "HTTP request failed");
       if (!response.headersSent) {
@@ -190,7 +191,7 @@ export class KvServer {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error("the store did not answer within 1 s")),
+        () => reject(new Error("the store did not respond within 1 s")),
         readinessTimeoutMs,
       );
     });
@@ -214,7 +215,7 @@ export class KvServer {
     socket: Duplex,
     head: Buffer,
   ): void {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    const path = requestPath(request.url);
     if (path !== "/stream" || this.stopping) {
       const status = this.stopping
         ? "503 Service Unavailable"
@@ -262,7 +263,7 @@ export class KvServer {
   }
 
   /**
-   * Pings every connection and drops those that have not answered a ping
+   * Pings every connection and drops those that have not sent a pong
    * for two intervals (RFC 6455 section 5.5.2).
    */
   private pingAll(): void {

@@ -33,7 +33,7 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: "kvstream_requests_total",
-      help: "JSON-RPC requests answered, by method and outcome (ok or the error name).",
+      help: "JSON-RPC requests handled, by method and outcome (ok or the error name).",
       labelNames: ["method", "outcome"],
       registers: [this.registry],
     });

@@ -9,7 +9,7 @@ import type { ServerConfig } from "./config.js";
 import type { Connection } from "./connection.js";
 import type { ServerMetrics } from "./metrics.js";
 
-/** What connections and HTTP handlers share within one server process. */
+/** Services shared by the connections and HTTP handlers of one server. */
 export interface ServerContext {
   config: ServerConfig;
   logger: Logger;

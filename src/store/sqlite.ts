@@ -146,7 +146,7 @@ export interface SqliteStoreOptions {
 
 /**
  * The embedded store: one SQLite file in WAL mode with synchronous=FULL,
- * so a commit is on disk before its write is answered. Writes queued in
+ * so a commit is on disk before the server responds to its write. Writes queued in
  * one turn of the event loop share one transaction (group commit), each
  * in its own savepoint so that one failing request leaves the others.
  */

@@ -4,7 +4,7 @@ import type { Store } from "../store/store.js";
 import { serializeChange } from "./change-notification.js";
 import type { LiveSubscriber, WatchHub } from "./watch-hub.js";
 
-/** Where a session's notifications go: the connection's outbound queue. */
+/** The destination of a session's notifications: the connection's outbound queue. */
 export interface NotificationSink {
   sendNotification(text: string, bytes: number): void;
   /** Bytes queued for the client and not yet written to the socket. */
@@ -232,7 +232,7 @@ export class WatchSession implements LiveSubscriber {
         this.replayJobs.shift();
       }
     } catch {
-      // The store failed mid-replay. The client cannot be told on this
+      // The store failed mid-replay. No error can reach the client on this
       // subscription, so the connection is closed and the client resumes
       // with fromSeq, losing nothing.
       this.stop();
