@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+
 import { Command, Option } from "commander";
 
 import {
@@ -11,18 +13,19 @@ import {
   isValidTenantId,
   tenantOf,
 } from "../names/namespace.js";
+import { hasControlCharacter } from "../names/text.js";
 import {
   openStore,
   parseStoreLocation,
   type OpenedStore,
 } from "../store/open-store.js";
 import { defaultConfig } from "../server/config.js";
-import { storeOption } from "./store-option.js";
+import { keyStoreOption } from "./store-option.js";
 
 const maxKeyNameLength = 256;
 
 /** Opens the store for a key command; the CLI never takes the server lock. */
-function openForKeys(location: string): OpenedStore {
+function openForKeys(location: string, mustExist: boolean): OpenedStore {
   const parsed = parseStoreLocation(location);
   if (parsed.path === ":memory:") {
     throw new Error(
@@ -33,14 +36,16 @@ function openForKeys(location: string): OpenedStore {
     historyChanges: defaultConfig.historyChanges,
     historySeconds: defaultConfig.historySeconds,
     exclusive: false,
+    mustExist,
   });
 }
 
 async function withStore<T>(
   location: string,
   run: (opened: OpenedStore) => Promise<T>,
+  { mustExist = true } = {},
 ): Promise<T> {
-  const opened = openForKeys(location);
+  const opened = openForKeys(location, mustExist);
   try {
     return await run(opened);
   } finally {
@@ -70,9 +75,13 @@ function validateNewKey(options: {
   }
   if (
     options.name !== undefined &&
-    (options.name.length === 0 || options.name.length > maxKeyNameLength)
+    (options.name.length === 0 ||
+      options.name.length > maxKeyNameLength ||
+      hasControlCharacter(options.name))
   ) {
-    throw new Error(`--name must be 1 to ${maxKeyNameLength} characters.`);
+    throw new Error(
+      `--name must be 1 to ${maxKeyNameLength} characters without control characters such as newlines.`,
+    );
   }
 }
 
@@ -101,26 +110,35 @@ export function keysCommand(): Command {
     )
     .option(
       "--scope <namespace>",
-      "limit the key to this namespace and those below it",
+      "limit the key to this namespace of its tenant (tenant:<tenantId>/...) and those below it",
     )
-    .option("--name <name>", "a label shown by keys list")
-    .addOption(storeOption())
+    .option("--name <name>", "a label shown by keys list; none by default")
+    .addOption(keyStoreOption())
     .action(async (options) => {
       validateNewKey(options);
       const { id, key } = generateApiKey();
-      await withStore(options.store, ({ store }) =>
-        store.createApiKey({
-          hash: hashApiKey(key),
-          record: {
-            id,
-            tenantId: options.tenant,
-            role: options.role as Role,
-            scope: options.scope ?? null,
-            name: options.name ?? null,
-            createdAt: Date.now(),
-            revokedAt: null,
-          },
-        }),
+      const location = parseStoreLocation(options.store);
+      if (location.path !== ":memory:" && !existsSync(location.path)) {
+        process.stderr.write(
+          `kvstream: creating a new store at ${location.path}\n`,
+        );
+      }
+      await withStore(
+        options.store,
+        ({ store }) =>
+          store.createApiKey({
+            hash: hashApiKey(key),
+            record: {
+              id,
+              tenantId: options.tenant,
+              role: options.role as Role,
+              scope: options.scope ?? null,
+              name: options.name ?? null,
+              createdAt: Date.now(),
+              revokedAt: null,
+            },
+          }),
+        { mustExist: false },
       );
       process.stdout.write(`${key}\n`);
     });
@@ -131,7 +149,7 @@ export function keysCommand(): Command {
       "list API keys: id, tenant, role, scope, name, created, revoked; never the secret",
     )
     .option("--json", "print a JSON array instead of a table")
-    .addOption(storeOption())
+    .addOption(keyStoreOption())
     .action(async (options) => {
       const records = await withStore(options.store, ({ store }) =>
         store.listApiKeys(),
@@ -178,15 +196,29 @@ export function keysCommand(): Command {
       "revoke an API key; open connections using it are closed within a second",
     )
     .argument("<id>", "the key id, as keys list shows it")
-    .addOption(storeOption())
+    .addOption(keyStoreOption())
     .action(async (id: string, options) => {
-      const found = await withStore(options.store, ({ store }) =>
-        store.revokeApiKey(id, Date.now()),
+      const revokedBefore = await withStore(
+        options.store,
+        async ({ store }) => {
+          const record = (await store.listApiKeys()).find(
+            (key) => key.id === id,
+          );
+          if (!record) {
+            throw new Error(
+              `No API key has the id '${id}'; run 'kvstream keys list' to see the ids.`,
+            );
+          }
+          if (record.revokedAt !== null) return record.revokedAt;
+          await store.revokeApiKey(id, Date.now());
+          return null;
+        },
       );
-      if (!found) {
-        throw new Error(
-          `No API key has the id '${id}'; run 'kvstream keys list' to see the ids.`,
+      if (revokedBefore !== null) {
+        process.stdout.write(
+          `${id} was already revoked at ${formatTime(revokedBefore)}\n`,
         );
+        return;
       }
       process.stdout.write(`revoked ${id}\n`);
     });

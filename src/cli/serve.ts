@@ -96,7 +96,9 @@ export function serveCommand(): Command {
       new Option(flags, description)
         .env(envName(name))
         .default(defaultConfig[name])
-        .argParser((text: string) => parseIntegerOption(flag, text, bounds)),
+        .argParser((text: string) =>
+          parseIntegerOption(`${flag} (or ${envName(name)})`, text, bounds),
+        ),
     );
   }
 
@@ -110,7 +112,11 @@ export function serveCommand(): Command {
       // Values from the environment arrive as text; flags are parsed already.
       config[name] =
         typeof value === "string"
-          ? parseIntegerOption(flags.split(" ")[0], value, integerOptions[name])
+          ? parseIntegerOption(
+              `${flags.split(" ")[0]} (or ${envName(name)})`,
+              value,
+              integerOptions[name],
+            )
           : (value as number);
     }
     validateConfig(config);
@@ -120,7 +126,17 @@ export function serveCommand(): Command {
 
 async function serve(config: ServerConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const server = await KvServer.start(config, logger);
+  let server: KvServer;
+  try {
+    server = await KvServer.start(config, logger);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new Error(
+        `Port ${config.port} on ${config.host} is in use; stop the process using it, or choose another port with --port or KVSTREAM_PORT (0 picks a free one).`,
+      );
+    }
+    throw error;
+  }
   const { port } = server.address;
   const url = `ws://${formatHost(config.host)}:${port}/stream`;
 

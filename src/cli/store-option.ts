@@ -2,10 +2,21 @@ import { Option } from "commander";
 
 import { defaultConfig } from "../server/config.js";
 
+/** The --store option of `serve`, which also accepts a throwaway store. */
 export function storeOption(): Option {
   return new Option(
     "--store <location>",
     "where the data lives: sqlite:PATH for a SQLite file, or memory: for a throwaway store",
+  )
+    .env("KVSTREAM_STORE")
+    .default(defaultConfig.store);
+}
+
+/** The --store option of the key commands, which need a file. */
+export function keyStoreOption(): Option {
+  return new Option(
+    "--store <location>",
+    "the store file whose keys to manage, as sqlite:PATH (the same value the server was started with)",
   )
     .env("KVSTREAM_STORE")
     .default(defaultConfig.store);

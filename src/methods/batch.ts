@@ -47,8 +47,15 @@ function parseOperation(
     checkKey(key, `${where}.key`);
     return { op: "delete", namespace, key, cas };
   }
-  // Not an object: the schema check raises the "must be an object" error.
-  checkSchema(BatchDeleteOperation, operation, where);
+  const isObject =
+    operation !== null &&
+    typeof operation === "object" &&
+    !Array.isArray(operation);
+  if (!isObject) {
+    throw invalidParams(
+      `${where} must be an object with named members, not ${operation === null ? "null" : Array.isArray(operation) ? "an array" : `a ${typeof operation}`}.`,
+    );
+  }
   if (op === undefined) {
     throw invalidParams(
       `Missing required parameter '${where}.op'; use "set" or "delete".`,

@@ -21,6 +21,6 @@ export const unsubscribeMethod: MethodHandler<UnsubscribeParams> = {
   namespaces: (parsed) => [parsed.namespace],
 
   async execute({ namespace }, { watch }) {
-    return { namespace, unsubscribed: watch!.unsubscribe(namespace) };
+    return { namespace, unsubscribed: await watch!.unsubscribe(namespace) };
   },
 };

@@ -95,7 +95,7 @@ export function parseFrame(text: string): Frame {
       kind: "error",
       error: new RpcError(
         ErrorCode.ParseError,
-        "The message is not valid JSON; send one JSON-RPC request or batch per frame.",
+        "The message is not valid JSON; send one JSON-RPC request or batch per message.",
       ),
     };
   }

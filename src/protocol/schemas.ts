@@ -420,7 +420,11 @@ export const methods: readonly MethodDescription[] = [
     summary: "Stop the subscription on exactly this namespace.",
     params: UnsubscribeParams,
     result: UnsubscribeResult,
-    errors: [ErrorCode.InvalidParams, ErrorCode.Unauthorized],
+    errors: [
+      ErrorCode.InvalidParams,
+      ErrorCode.Unauthorized,
+      ErrorCode.RateLimited,
+    ],
     writes: false,
     needsStream: true,
   },

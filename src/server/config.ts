@@ -88,7 +88,7 @@ export function parseIntegerOption(
   bounds: IntegerBounds,
 ): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
     throw new Error(`${flag} must be a whole number, not '${text}'.`);
   }
   if (value < bounds.min || value > bounds.max) {

@@ -57,6 +57,7 @@ export class Connection implements NotificationSink {
   private readonly outbound: OutboundSlot[] = [];
   private outboundBytes = 0;
   private frameCount = 0;
+  private readingPaused = false;
   private closing = false;
   private authTimer: NodeJS.Timeout | undefined;
   lastPongAt = Date.now();
@@ -131,8 +132,12 @@ export class Connection implements NotificationSink {
       frame,
       (request) =>
         this.scheduler.run(request, () => this.execute(request, slot)),
-      this.logger,
-      this.server.observeRequest,
+      {
+        logger: this.logger,
+        observe: this.server.observeRequest,
+        isWrite: this.server.isWriteMethod,
+        maxBatchResponseBytes: this.server.config.maxOutboundBytes,
+      },
     );
     answered.then(
       (text) => this.fill(slot, text),
@@ -179,13 +184,33 @@ export class Connection implements NotificationSink {
   private flush(): void {
     while (this.outbound.length > 0) {
       const head = this.outbound[0];
-      if (head.text === undefined) return;
+      if (head.text === undefined) break;
       this.outbound.shift();
       this.outboundBytes -= head.bytes;
       if (head.text !== null && this.socket.readyState === WebSocket.OPEN) {
         this.socket.send(head.text);
       }
     }
+    this.applyBackpressure();
+  }
+
+  /**
+   * Stops reading requests while the client leaves more than the outbound
+   * limit unread, and resumes once half of it has drained. Responses are
+   * always queued, so without this a client that pipelines reads and never
+   * reads the answers could grow the server's memory without bound.
+   */
+  private applyBackpressure(): void {
+    const limit = this.server.config.maxOutboundBytes;
+    if (this.readingPaused || this.closing || this.unsentBytes() <= limit) {
+      return;
+    }
+    this.readingPaused = true;
+    this.socket.pause();
+    void this.waitForDrain(limit / 2).then(() => {
+      this.readingPaused = false;
+      if (!this.closing) this.socket.resume();
+    });
   }
 
   /**

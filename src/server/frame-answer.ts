@@ -53,26 +53,70 @@ async function answerEntry(
   }
 }
 
+export interface FrameOptions {
+  logger: Logger;
+  observe: RequestObserver;
+  isWrite(method: string): boolean;
+  /**
+   * Bytes of responses one JSON-RPC batch may produce. Once its reads have
+   * produced more, the rest of the batch is not executed and each
+   * remaining request gets -32007: a batch of 1,000 reads of 4 MiB pages
+   * would otherwise hold gigabytes in memory.
+   */
+  maxBatchResponseBytes: number;
+}
+
+function batchBudgetExceeded(limit: number): RpcError {
+  return new RpcError(
+    ErrorCode.RateLimited,
+    `The responses to this batch passed ${limit} bytes, so this request was not executed; send it again in another message.`,
+    { limit },
+  );
+}
+
 /**
  * Executes every request of a frame and returns the response text, or
  * null when nothing is to be sent (notifications only). Requests start in
  * the order received; the scheduler behind `execute` keeps their effects
- * in that order while letting writes share a commit.
+ * in that order while letting writes share a commit. Within a batch, each
+ * read is awaited before the next request starts, so that the batch's
+ * response size is known before more work is done.
  */
 export async function answerFrame(
   frame: Frame,
   execute: ExecuteRequest,
-  logger: Logger,
-  observe: RequestObserver,
+  options: FrameOptions,
 ): Promise<string | null> {
+  const { logger, observe } = options;
   if (frame.kind === "error") return errorResponse(null, frame.error);
   if (frame.kind === "single") {
     return answerEntry(frame.entry, execute, logger, observe);
   }
 
-  const answers = await Promise.all(
-    frame.entries.map((entry) => answerEntry(entry, execute, logger, observe)),
+  const answers: Array<Promise<string | null>> = [];
+  let responseBytes = 0;
+  for (const entry of frame.entries) {
+    if (responseBytes > options.maxBatchResponseBytes && entry.valid) {
+      const refused = batchBudgetExceeded(options.maxBatchResponseBytes);
+      observe(entry.method, refused.code);
+      const isNotification = !Object.hasOwn(entry, "id");
+      answers.push(
+        Promise.resolve(
+          isNotification ? null : errorResponse(entry.id!, refused),
+        ),
+      );
+      continue;
+    }
+
+    const answer = answerEntry(entry, execute, logger, observe);
+    answers.push(answer);
+    if (entry.valid && !options.isWrite(entry.method)) {
+      responseBytes += (await answer)?.length ?? 0;
+    }
+  }
+
+  const parts = (await Promise.all(answers)).filter(
+    (answer) => answer !== null,
   );
-  const parts = answers.filter((answer) => answer !== null);
   return parts.length === 0 ? null : `[${parts.join(",")}]`;
 }

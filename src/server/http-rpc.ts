@@ -24,14 +24,26 @@ function send(
   response.end(body);
 }
 
-function sendProblem(
+/**
+ * Sends an error status without using the body, after discarding what
+ * the client is still sending, up to maxDiscardedBytes; see readBody.
+ */
+async function rejectRequest(
+  request: IncomingMessage,
   response: ServerResponse,
   status: number,
-  message: string,
-) {
-  send(response, status, JSON.stringify({ error: message }), {
-    connection: "close",
-  });
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  const declared = Number(request.headers["content-length"]);
+  if (!(Number.isFinite(declared) && declared > maxDiscardedBytes)) {
+    await readBody(request, 0).catch(() => null);
+  }
+  send(response, status, body, { connection: "close", ...headers });
+}
+
+function problem(message: string): string {
+  return JSON.stringify({ error: message });
 }
 
 function isJsonMediaType(header: string | undefined): boolean {
@@ -55,7 +67,19 @@ async function authenticate(
  */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Reads the body, or returns null once it passes `limit` bytes. */
+/**
+ * Bytes of an oversized body that are read and discarded before the 413
+ * goes out. A client that is still sending when the server responds and
+ * closes sees a reset instead of the 413 (RFC 9112 section 9.6), so a
+ * moderately oversized body is drained first; past this, the connection
+ * is closed at once.
+ */
+const maxDiscardedBytes = 16 * 1024 * 1024;
+
+/**
+ * Reads the body. Resolves with null for a body over `limit` once it has
+ * ended, or as soon as it passes `limit` + maxDiscardedBytes.
+ */
 function readBody(
   request: IncomingMessage,
   limit: number,
@@ -63,19 +87,17 @@ function readBody(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
     request.on("data", (chunk: Buffer) => {
-      if (over) return;
       size += chunk.length;
-      if (size > limit) {
-        over = true;
-        resolve(null);
+      if (size <= limit) {
+        chunks.push(chunk);
         return;
       }
-      chunks.push(chunk);
+      chunks.length = 0;
+      if (size > limit + maxDiscardedBytes) resolve(null);
     });
     request.on("end", () => {
-      if (!over) resolve(Buffer.concat(chunks));
+      resolve(size > limit ? null : Buffer.concat(chunks));
     });
     request.on("error", reject);
   });
@@ -93,29 +115,36 @@ export async function handleHttpRpc(
 ): Promise<void> {
   const key = await authenticate(request, server);
   if (!key) {
-    send(response, 401, errorResponse(null, unauthenticated()), {
-      connection: "close",
-      "www-authenticate": 'Bearer realm="kvstream"',
-    });
+    await rejectRequest(
+      request,
+      response,
+      401,
+      errorResponse(null, unauthenticated()),
+      { "www-authenticate": 'Bearer realm="kvstream"' },
+    );
     return;
   }
   if (!isJsonMediaType(request.headers["content-type"])) {
-    sendProblem(
+    await rejectRequest(
+      request,
       response,
       415,
-      "Send the JSON-RPC message with 'Content-Type: application/json'.",
+      problem(
+        "Send the JSON-RPC message with 'Content-Type: application/json'.",
+      ),
     );
     return;
   }
   const limit = server.config.maxMessageBytes;
+  const tooLarge = problem(`The body is over the limit of ${limit} bytes.`);
   const declared = Number(request.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > limit) {
-    sendProblem(response, 413, `The body is over the limit of ${limit} bytes.`);
+  if (Number.isFinite(declared) && declared > limit + maxDiscardedBytes) {
+    send(response, 413, tooLarge, { connection: "close" });
     return;
   }
   const body = await readBody(request, limit);
   if (body === null) {
-    sendProblem(response, 413, `The body is over the limit of ${limit} bytes.`);
+    send(response, 413, tooLarge, { connection: "close" });
     return;
   }
 
@@ -146,8 +175,12 @@ export async function handleHttpRpc(
     frame,
     (rpcRequest) =>
       scheduler.run(rpcRequest, () => dispatch(rpcRequest, context)),
-    server.logger,
-    server.observeRequest,
+    {
+      logger: server.logger,
+      observe: server.observeRequest,
+      isWrite: server.isWriteMethod,
+      maxBatchResponseBytes: server.config.maxOutboundBytes,
+    },
   );
   if (text === null) {
     response.writeHead(204);

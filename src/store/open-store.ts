@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 import { lockStoreFile } from "./sqlite-lock.js";
@@ -27,7 +27,7 @@ export function parseStoreLocation(text: string): StoreLocation {
   }
   if (/^postgres(ql)?:\/\//.test(text)) {
     throw new Error(
-      "--store postgres:// is not supported by this version yet; use sqlite:PATH or memory:.",
+      "--store postgres:// is not supported by this version; use sqlite:PATH or memory:.",
     );
   }
   throw new Error(
@@ -48,13 +48,27 @@ export function openStore(
     historySeconds: number;
     /** Take the one-server-per-file lock; the CLI does not. */
     exclusive: boolean;
+    /** Fail instead of creating a new, empty store file. */
+    mustExist?: boolean;
     pruneIntervalMs?: number;
     maxStoreBytes?: number;
   },
 ): OpenedStore {
   let unlock = () => {};
   if (location.path !== ":memory:") {
-    mkdirSync(dirname(location.path), { recursive: true });
+    const folder = dirname(location.path);
+    if (options.mustExist && !existsSync(location.path)) {
+      throw new Error(
+        `No store file at ${location.path}; check --store (or KVSTREAM_STORE), or start the server once to create it.`,
+      );
+    }
+    try {
+      mkdirSync(folder, { recursive: true });
+    } catch (error) {
+      throw new Error(
+        `Cannot create the folder ${folder} for --store: ${(error as Error).message}`,
+      );
+    }
     if (options.exclusive) unlock = lockStoreFile(location.path);
   }
   try {

@@ -1,4 +1,16 @@
+import { existsSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
 import Database from "better-sqlite3";
+
+/**
+ * The file's path with every symbolic link resolved, so that two paths to
+ * one file share one lock. The file itself may not exist yet.
+ */
+function canonicalPath(file: string): string {
+  if (existsSync(file)) return realpathSync(file);
+  return join(realpathSync(dirname(file)), basename(file));
+}
 
 /**
  * Holds an exclusive lock on `<file>.lock` for as long as this process
@@ -9,7 +21,9 @@ import Database from "better-sqlite3";
  * and may change keys while a server runs.
  */
 export function lockStoreFile(file: string): () => void {
-  const lockPath = `${file}.lock`;
+  // NOTE: a hard link to the store file has a path of its own and so a
+  // lock of its own; only symbolic links are resolved.
+  const lockPath = `${canonicalPath(file)}.lock`;
   const lock = new Database(lockPath, { timeout: 0 });
   try {
     lock.pragma("locking_mode = EXCLUSIVE");
@@ -22,7 +36,7 @@ export function lockStoreFile(file: string): () => void {
     lock.close();
     if ((error as { code?: string }).code?.startsWith("SQLITE_BUSY")) {
       throw new Error(
-        `Another kvstream server is already serving ${file}; one server process may use a SQLite file at a time. Stop it first, or use a PostgreSQL store to run several processes.`,
+        `Another kvstream server is already serving ${file}; one server process may use a SQLite file at a time, so stop that server first.`,
       );
     }
     throw error;

@@ -10,6 +10,7 @@ import type {
   Change,
   CommitListener,
   HistoryBounds,
+  HistoryHold,
   NamespaceCount,
   NewApiKey,
   Page,
@@ -162,6 +163,8 @@ export class SqliteStore implements Store {
   /** The error code of the last failed commit, until a commit succeeds. */
   private writeFailure: string | null = null;
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** For each tenant, the afterSeq of every active history hold. */
+  private readonly holds = new Map<string, Set<{ afterSeq: number }>>();
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -473,6 +476,39 @@ export class SqliteStore implements Store {
     });
   }
 
+  holdHistory(tenantId: string, afterSeq: number): HistoryHold {
+    const hold = { afterSeq };
+    let tenantHolds = this.holds.get(tenantId);
+    if (!tenantHolds) {
+      tenantHolds = new Set();
+      this.holds.set(tenantId, tenantHolds);
+    }
+    tenantHolds.add(hold);
+    return {
+      moveTo: (seq) => {
+        hold.afterSeq = Math.max(hold.afterSeq, seq);
+      },
+      release: () => {
+        tenantHolds.delete(hold);
+        if (
+          tenantHolds.size === 0 &&
+          this.holds.get(tenantId) === tenantHolds
+        ) {
+          this.holds.delete(tenantId);
+        }
+      },
+    };
+  }
+
+  /** The first seq that a hold keeps for the tenant, or Infinity. */
+  private firstHeldSeq(tenantId: string): number {
+    let first = Number.POSITIVE_INFINITY;
+    for (const hold of this.holds.get(tenantId) ?? []) {
+      first = Math.min(first, hold.afterSeq + 1);
+    }
+    return first;
+  }
+
   readChanges(options: {
     tenantId: string;
     namespace: string;
@@ -523,6 +559,7 @@ export class SqliteStore implements Store {
           keepFromCount,
           keepFromAge,
           tenant.oldest_seq + 10_000,
+          this.firstHeldSeq(tenant.tenant_id),
         );
         if (keepFrom <= tenant.oldest_seq) continue;
 

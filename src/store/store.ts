@@ -65,6 +65,17 @@ export interface NewApiKey {
   hash: string;
 }
 
+/**
+ * Keeps a tenant's history after `afterSeq` from being pruned while a
+ * replay reads it. Holds are per process.
+ */
+export interface HistoryHold {
+  /** Lets history up to and including `afterSeq` go. */
+  moveTo(afterSeq: number): void;
+  /** Ends the hold; calling it again does nothing. */
+  release(): void;
+}
+
 /** Called after each commit with its changes in seq order. */
 export type CommitListener = (changes: Change[]) => void;
 
@@ -111,6 +122,7 @@ export interface Store {
    * Reads retained changes of a tenant with afterSeq < seq <= uptoSeq
    * whose namespace is `namespace` or below it, in seq order.
    */
+  holdHistory(tenantId: string, afterSeq: number): HistoryHold;
   readChanges(options: {
     tenantId: string;
     namespace: string;

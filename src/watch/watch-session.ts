@@ -1,6 +1,6 @@
 import { tenantOf } from "../names/namespace.js";
 import { ErrorCode, invalidParams, RpcError } from "../protocol/errors.js";
-import type { Store } from "../store/store.js";
+import type { HistoryHold, Store } from "../store/store.js";
 import { serializeChange } from "./change-notification.js";
 import type { LiveSubscriber, WatchHub } from "./watch-hub.js";
 
@@ -32,9 +32,11 @@ interface ReplayJob {
   namespace: string;
   afterSeq: number;
   uptoSeq: number;
+  hold: HistoryHold;
 }
 
-const replayPageSize = 256;
+/** Changes read from history at a time: at most 4 MiB of 64 KiB values. */
+const replayPageSize = 64;
 
 /**
  * The subscriptions of one connection, with replay from history and the
@@ -52,6 +54,7 @@ export class WatchSession implements LiveSubscriber {
   private pending: PendingNotification[] = [];
   private pendingBytes = 0;
   private stopped = false;
+  private subscriptionLock: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly hub: WatchHub,
@@ -83,26 +86,44 @@ export class WatchSession implements LiveSubscriber {
   }
 
   /**
+   * Runs subscription changes of this connection one at a time, in the
+   * order requested. Without it, subscribes sent together would all pass
+   * the subscription cap, or the already-subscribed check, before any of
+   * them registered.
+   */
+  private exclusive<T>(run: () => Promise<T> | T): Promise<T> {
+    const result = this.subscriptionLock.then(run);
+    this.subscriptionLock = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /**
    * Starts a subscription after the caller validated the params and the
    * key's access to the namespace. Returns the subscribe result.
    */
-  async subscribe(
+  subscribe(
+    namespace: string,
+    fromSeq: number | undefined,
+    storeId: string | undefined,
+  ): Promise<{ namespace: string; seq: number; storeId: string }> {
+    return this.exclusive(() => this.subscribeNow(namespace, fromSeq, storeId));
+  }
+
+  private async subscribeNow(
     namespace: string,
     fromSeq: number | undefined,
     storeId: string | undefined,
   ): Promise<{ namespace: string; seq: number; storeId: string }> {
     const tenantId = tenantOf(namespace);
+    const alreadySubscribed = this.subscriptions.has(namespace);
 
-    if (this.subscriptions.has(namespace)) {
-      if (fromSeq !== undefined) {
-        throw invalidParams(
-          "This connection already watches that namespace; call watch/unsubscribe first to replay from fromSeq.",
-        );
-      }
-      await this.hub.loadTenant(tenantId);
-      return this.result(namespace, this.hub.latestSeq(tenantId));
-    }
-    if (this.subscriptions.size >= this.limits.maxSubscriptions) {
+    if (
+      !alreadySubscribed &&
+      this.subscriptions.size >= this.limits.maxSubscriptions
+    ) {
       throw new RpcError(
         ErrorCode.RateLimited,
         `This connection already has ${this.limits.maxSubscriptions} subscriptions, the maximum; unsubscribe from one or open another connection.`,
@@ -110,61 +131,81 @@ export class WatchSession implements LiveSubscriber {
       );
     }
 
-    const bounds =
-      fromSeq !== undefined || storeId !== undefined
-        ? await this.store.historyBounds(tenantId)
+    // Held from before the bounds are read until the replay has read past
+    // it, so pruning cannot remove history that the replay still needs.
+    let hold =
+      fromSeq !== undefined && !alreadySubscribed
+        ? this.store.holdHistory(tenantId, fromSeq)
         : undefined;
-    if (storeId !== undefined && storeId !== this.store.storeId) {
-      throw this.compacted(
-        bounds!.oldestSeq,
-        "The storeId differs from this store's: its history was replaced (for example by a restore); read the current state again instead of replaying.",
-      );
-    }
-    await this.hub.loadTenant(tenantId);
-    if (this.stopped)
-      return this.result(namespace, this.hub.latestSeq(tenantId));
-
-    // From here to the return nothing awaits, so no change can be
-    // published between reading the latest seq and registering.
-    const latestSeq = this.hub.latestSeq(tenantId);
-    if (fromSeq !== undefined) {
-      if (fromSeq > latestSeq) {
-        throw invalidParams(
-          `fromSeq ${fromSeq} is above the tenant's latest seq ${latestSeq}; resume from a seq you received.`,
-          { latestSeq },
-        );
-      }
-      if (fromSeq + 1 < bounds!.oldestSeq) {
+    try {
+      const bounds =
+        fromSeq !== undefined || storeId !== undefined
+          ? await this.store.historyBounds(tenantId)
+          : undefined;
+      if (storeId !== undefined && storeId !== this.store.storeId) {
         throw this.compacted(
           bounds!.oldestSeq,
-          `History before seq ${bounds!.oldestSeq} was discarded; read the current state again, then subscribe without fromSeq.`,
+          "The storeId differs from this store's: its history was replaced (for example by a restore); read the current state again instead of replaying.",
         );
       }
-    }
-
-    this.subscriptions.add(namespace);
-    this.hub.index.add(namespace, this);
-    if (fromSeq !== undefined && fromSeq < latestSeq) {
-      this.replayJobs.push({
-        namespace,
-        afterSeq: fromSeq,
-        uptoSeq: latestSeq,
-      });
-      if (!this.replaying) {
-        this.replaying = true;
-        setImmediate(() => void this.runReplays(tenantId));
+      if (alreadySubscribed && fromSeq !== undefined) {
+        throw invalidParams(
+          "This connection already watches that namespace; call watch/unsubscribe first to replay from fromSeq.",
+        );
       }
+
+      await this.hub.loadTenant(tenantId);
+      const resultNow = this.result(namespace, this.hub.latestSeq(tenantId));
+      if (alreadySubscribed || this.stopped) return resultNow;
+
+      // From here to the return nothing awaits, so no change can be
+      // published between reading the latest seq and registering.
+      const latestSeq = this.hub.latestSeq(tenantId);
+      if (fromSeq !== undefined) {
+        if (fromSeq > latestSeq) {
+          throw invalidParams(
+            `fromSeq ${fromSeq} is above the tenant's latest seq ${latestSeq}; resume from a seq you received.`,
+            { latestSeq },
+          );
+        }
+        if (fromSeq + 1 < bounds!.oldestSeq) {
+          throw this.compacted(
+            bounds!.oldestSeq,
+            `History before seq ${bounds!.oldestSeq} was discarded; read the current state again, then subscribe without fromSeq.`,
+          );
+        }
+      }
+
+      this.subscriptions.add(namespace);
+      this.hub.index.add(namespace, this);
+      if (hold && fromSeq! < latestSeq) {
+        this.replayJobs.push({
+          namespace,
+          afterSeq: fromSeq!,
+          uptoSeq: latestSeq,
+          hold,
+        });
+        hold = undefined;
+        if (!this.replaying) {
+          this.replaying = true;
+          setImmediate(() => void this.runReplays(tenantId));
+        }
+      }
+      return this.result(namespace, latestSeq);
+    } finally {
+      hold?.release();
     }
-    return this.result(namespace, latestSeq);
   }
 
-  unsubscribe(namespace: string): boolean {
-    if (!this.subscriptions.delete(namespace)) return false;
-    this.hub.index.remove(namespace, this);
-    for (const job of this.replayJobs) {
-      if (job.namespace === namespace) job.uptoSeq = job.afterSeq;
-    }
-    return true;
+  unsubscribe(namespace: string): Promise<boolean> {
+    return this.exclusive(() => {
+      if (!this.subscriptions.delete(namespace)) return false;
+      this.hub.index.remove(namespace, this);
+      for (const job of this.replayJobs) {
+        if (job.namespace === namespace) job.uptoSeq = job.afterSeq;
+      }
+      return true;
+    });
   }
 
   /** Stops every subscription; no notification is sent after this. */
@@ -175,6 +216,7 @@ export class WatchSession implements LiveSubscriber {
       this.hub.index.remove(namespace, this);
     }
     this.subscriptions.clear();
+    for (const job of this.replayJobs) job.hold.release();
     this.replayJobs.length = 0;
     this.pending = [];
     this.pendingBytes = 0;
@@ -219,6 +261,10 @@ export class WatchSession implements LiveSubscriber {
           if (page.length === 0) break;
 
           for (const change of page) {
+            if (this.sink.unsentBytes() >= drainBelow) {
+              await this.sink.waitForDrain(drainBelow);
+              if (this.stopped) break;
+            }
             this.sendPendingBefore(change.seq);
             if (this.pending[0]?.seq === change.seq) {
               this.sendPendingBefore(change.seq + 1);
@@ -227,8 +273,11 @@ export class WatchSession implements LiveSubscriber {
               this.sink.sendNotification(text, Buffer.byteLength(text));
             }
           }
+          if (this.stopped) break;
           job.afterSeq = page[page.length - 1].seq;
+          job.hold.moveTo(job.afterSeq);
         }
+        job.hold.release();
         this.replayJobs.shift();
       }
     } catch {

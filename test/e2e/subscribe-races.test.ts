@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { TestClient } from "../support/rpc-client.js";
+import {
+  createKey,
+  createTempStore,
+  startServer,
+  type ServerProcess,
+  type TempStore,
+} from "../support/server-process.js";
+
+/** Sends requests in one text frame as a JSON-RPC batch. */
+function sendBatch(
+  client: TestClient,
+  requests: Array<{ method: string; params: unknown }>,
+  firstId: number,
+): Promise<any[]> {
+  const batch = requests.map((request, index) => ({
+    jsonrpc: "2.0",
+    id: firstId + index,
+    ...request,
+  }));
+  const reply = client.waitFor(() =>
+    client.received.some((frame) => Array.isArray(frame)),
+  );
+  client.sendRaw(JSON.stringify(batch));
+  return reply.then(() => {
+    const frame: any[] = client.received.find((item) => Array.isArray(item))!;
+    return [...frame].sort((a, b) => a.id - b.id);
+  });
+}
+
+describe("subscriptions sent together", () => {
+  let temp: TempStore;
+  let server: ServerProcess;
+  let apiKey: string;
+
+  before(async () => {
+    temp = await createTempStore();
+    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
+    server = await startServer({ store: temp.store });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await temp?.remove();
+  });
+
+  test("cap holds within one batch", async () => {
+    const client = await TestClient.connect(server.url, { apiKey });
+    const requests = Array.from({ length: 70 }, (_, index) => ({
+      method: "watch/subscribe",
+      params: { namespace: `tenant:acme/cap/n${index}` },
+    }));
+    const responses = await sendBatch(client, requests, 1);
+
+    const accepted = responses.filter((response) => response.result);
+    const refused = responses.filter((response) => response.error);
+    assert.equal(accepted.length, 64);
+    assert.equal(refused.length, 6);
+    for (const response of refused) {
+      assert.equal(response.error.code, -32007);
+      assert.deepEqual(response.error.data, { limit: 64 });
+    }
+    await client.close();
+  });
+
+  test("duplicate fromSeq subscribe refused", async () => {
+    const writer = await TestClient.connect(server.url, { apiKey });
+    const namespace = "tenant:acme/dup";
+    for (let index = 0; index < 5; index++) {
+      await writer.call("kv/set", {
+        namespace,
+        key: `k${index}`,
+        value: index,
+      });
+    }
+    const client = await TestClient.connect(server.url, { apiKey });
+    const request = {
+      method: "watch/subscribe",
+      params: { namespace, fromSeq: 0 },
+    };
+    const [first, second] = await sendBatch(client, [request, request], 1);
+
+    assert.ok(first.result, JSON.stringify(first));
+    assert.equal(second.error?.code, -32602);
+    await client.waitForChanges(5);
+    await client.call("kv/get", { namespace, key: "k0" });
+    const seqs = client.changes.map((change) => change.seq);
+    assert.equal(new Set(seqs).size, seqs.length);
+    await client.close();
+    await writer.close();
+  });
+
+  test("storeId checked on resubscribe", async () => {
+    const client = await TestClient.connect(server.url, { apiKey });
+    const namespace = "tenant:acme/resubscribe";
+    await client.call("watch/subscribe", { namespace });
+
+    const error = await client.callError("watch/subscribe", {
+      namespace,
+      storeId: "not-this-store",
+    });
+    assert.equal(error.code, -32006);
+    assert.equal(typeof error.data.storeId, "string");
+    await client.close();
+  });
+
+  test("unsubscribe waits for earlier subscribe", async () => {
+    const client = await TestClient.connect(server.url, { apiKey });
+    const namespace = "tenant:acme/ordered";
+    const [subscribed, unsubscribed] = await sendBatch(
+      client,
+      [
+        { method: "watch/subscribe", params: { namespace, fromSeq: 0 } },
+        { method: "watch/unsubscribe", params: { namespace } },
+      ],
+      1,
+    );
+    assert.ok(subscribed.result);
+    assert.equal(unsubscribed.result.unsubscribed, true);
+    await client.close();
+  });
+});
+
+describe("replay of large history", () => {
+  let temp: TempStore;
+  let server: ServerProcess;
+  let apiKey: string;
+
+  before(async () => {
+    temp = await createTempStore();
+    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
+    server = await startServer({
+      store: temp.store,
+      args: ["--max-outbound-bytes", String(1024 * 1024)],
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await temp?.remove();
+  });
+
+  test("paced replay never trips 4008", async () => {
+    const namespace = "tenant:acme/large";
+    const writer = await TestClient.connect(server.url, { apiKey });
+    const value = "v".repeat(60_000);
+    // 120 changes of 60 KB: about 7 times the outbound limit.
+    for (let round = 0; round < 12; round++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          writer.call("kv/set", {
+            namespace,
+            key: `k${round * 10 + index}`,
+            value,
+          }),
+        ),
+      );
+    }
+
+    const reader = await TestClient.connect(server.url, { apiKey });
+    const subscribed = await reader.call("watch/subscribe", {
+      namespace,
+      fromSeq: 0,
+    });
+    // Small live writes keep arriving while the replay runs.
+    for (let index = 0; index < 20; index++) {
+      await writer.call("kv/set", { namespace, key: "live", value: index });
+    }
+
+    const expected = subscribed.seq + 20;
+    await reader.waitForChanges(expected, 20_000);
+    const seqs = reader.changes.map((change) => change.seq);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: expected }, (_, index) => index + 1),
+    );
+    assert.equal(reader.socket.readyState, reader.socket.OPEN);
+    await reader.close();
+    await writer.close();
+  });
+});
