@@ -25,14 +25,14 @@ interface WalkFrame {
   members: string[] | null;
   /** The next position to visit. */
   next: number;
+  /** How many elements or members the container has. */
+  size: number;
 }
 
 function openFrame(container: Container): WalkFrame {
-  return {
-    container,
-    members: Array.isArray(container) ? null : Object.keys(container),
-    next: 0,
-  };
+  const members = Array.isArray(container) ? null : Object.keys(container);
+  const size = members ? members.length : (container as unknown[]).length;
+  return { container, members, next: 0, size };
 }
 
 function scalarProblem(value: unknown): string | undefined {
@@ -76,10 +76,7 @@ export function findInvalidJsonText(
   const stack = [openFrame(value as Container)];
   while (stack.length > 0) {
     const frame = stack[stack.length - 1];
-    const size = frame.members
-      ? frame.members.length
-      : (frame.container as unknown[]).length;
-    if (frame.next >= size) {
+    if (frame.next >= frame.size) {
       stack.pop();
       continue;
     }
@@ -132,10 +129,7 @@ export function stringifyDeep(value: unknown): string {
   emit(value);
   while (stack.length > 0) {
     const frame = stack[stack.length - 1];
-    const size = frame.members
-      ? frame.members.length
-      : (frame.container as unknown[]).length;
-    if (frame.next >= size) {
+    if (frame.next >= frame.size) {
       parts.push(frame.members ? "}" : "]");
       stack.pop();
       continue;
