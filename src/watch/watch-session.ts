@@ -1,6 +1,6 @@
 import { tenantOf } from "../names/namespace.js";
 import { ErrorCode, invalidParams, RpcError } from "../protocol/errors.js";
-import type { HistoryHold, Store } from "../store/store.js";
+import type { Change, HistoryHold, Store } from "../store/store.js";
 import { serializeChange } from "./change-notification.js";
 import type { LiveSubscriber, WatchHub } from "./watch-hub.js";
 
@@ -30,9 +30,12 @@ interface PendingNotification {
 
 interface ReplayJob {
   namespace: string;
+  /** The last seq read from history for this job. */
   afterSeq: number;
   uptoSeq: number;
   hold: HistoryHold;
+  /** Changes read from history and not sent yet, in seq order. */
+  buffer: Change[];
 }
 
 /** Changes read from history at a time: at most 4 MiB of 64 KiB values. */
@@ -184,6 +187,7 @@ export class WatchSession implements LiveSubscriber {
           afterSeq: fromSeq!,
           uptoSeq: latestSeq,
           hold,
+          buffer: [],
         });
         hold = undefined;
         if (!this.replaying) {
@@ -202,7 +206,9 @@ export class WatchSession implements LiveSubscriber {
       if (!this.subscriptions.delete(namespace)) return false;
       this.hub.index.remove(namespace, this);
       for (const job of this.replayJobs) {
-        if (job.namespace === namespace) job.uptoSeq = job.afterSeq;
+        if (job.namespace !== namespace) continue;
+        job.uptoSeq = job.afterSeq;
+        job.buffer = [];
       }
       return true;
     });
@@ -234,9 +240,17 @@ export class WatchSession implements LiveSubscriber {
   }
 
   /**
-   * Sends each queued replay, reading history in short pages and only as
-   * fast as the socket drains. Live changes that arrived meanwhile are
-   * merged in by seq, and a change both replayed and pending is sent once.
+   * Sends the queued replays as one stream in seq order: the replays of
+   * all subscriptions that requested one, and the live changes that
+   * arrived meanwhile, merged, each change once. A single stream matters
+   * because a client hands a notification to every subscription that
+   * matches it: two replays sent one after the other would show a broad
+   * subscription a late change before an early one, and the client would
+   * then drop the early one as already delivered.
+   *
+   * History is read in short pages per replay, and a change is sent only
+   * while the socket's unsent data is below a quarter of the limit, so a
+   * replay goes no faster than the client reads.
    */
   private async runReplays(tenantId: string): Promise<void> {
     const drainBelow = Math.max(
@@ -244,41 +258,32 @@ export class WatchSession implements LiveSubscriber {
       Math.floor(this.limits.maxOutboundBytes / 4),
     );
     try {
-      while (this.replayJobs.length > 0 && !this.stopped) {
-        const job = this.replayJobs[0];
-        while (job.afterSeq < job.uptoSeq && !this.stopped) {
+      while (!this.stopped) {
+        if (this.sink.unsentBytes() >= drainBelow) {
           await this.sink.waitForDrain(drainBelow);
-          if (this.stopped || job.afterSeq >= job.uptoSeq) break;
-
-          const page = await this.store.readChanges({
-            tenantId,
-            namespace: job.namespace,
-            afterSeq: job.afterSeq,
-            uptoSeq: job.uptoSeq,
-            limit: replayPageSize,
-          });
           if (this.stopped) break;
-          if (page.length === 0) break;
-
-          for (const change of page) {
-            if (this.sink.unsentBytes() >= drainBelow) {
-              await this.sink.waitForDrain(drainBelow);
-              if (this.stopped) break;
-            }
-            this.sendPendingBefore(change.seq);
-            if (this.pending[0]?.seq === change.seq) {
-              this.sendPendingBefore(change.seq + 1);
-            } else {
-              const text = serializeChange(change);
-              this.sink.sendNotification(text, Buffer.byteLength(text));
-            }
-          }
-          if (this.stopped) break;
-          job.afterSeq = page[page.length - 1].seq;
-          job.hold.moveTo(job.afterSeq);
         }
-        job.hold.release();
-        this.replayJobs.shift();
+        await this.refillReplayBuffers(tenantId);
+        if (this.stopped || this.replayJobs.length === 0) break;
+        // A replay queued during the reads has no page yet; read it first,
+        // since its changes may come before every buffered one.
+        if (this.replayJobs.some((job) => job.buffer.length === 0)) continue;
+
+        // Nothing below awaits, so the set of replays cannot change.
+        const next = Math.min(
+          ...this.replayJobs.map((job) => job.buffer[0].seq),
+        );
+        this.sendPendingBefore(next);
+        let change: Change | undefined;
+        for (const job of this.replayJobs) {
+          if (job.buffer[0]?.seq === next) change = job.buffer.shift();
+        }
+        if (this.pending[0]?.seq === next) {
+          this.sendPendingBefore(next + 1);
+        } else if (change) {
+          const text = serializeChange(change);
+          this.sink.sendNotification(text, Buffer.byteLength(text));
+        }
       }
     } catch {
       // The store failed mid-replay. No error can reach the client on this
@@ -291,6 +296,38 @@ export class WatchSession implements LiveSubscriber {
     if (this.stopped) return;
     this.sendPendingBefore(Number.POSITIVE_INFINITY);
     this.replaying = false;
+  }
+
+  /**
+   * Reads the next page of history for every replay whose buffer is
+   * empty, and drops the replays that have sent everything.
+   */
+  private async refillReplayBuffers(tenantId: string): Promise<void> {
+    for (const job of [...this.replayJobs]) {
+      if (job.buffer.length > 0 || job.afterSeq >= job.uptoSeq) continue;
+      const page = await this.store.readChanges({
+        tenantId,
+        namespace: job.namespace,
+        afterSeq: job.afterSeq,
+        uptoSeq: job.uptoSeq,
+        limit: replayPageSize,
+      });
+      if (this.stopped) return;
+      if (page.length === 0) {
+        job.afterSeq = job.uptoSeq;
+        continue;
+      }
+      job.buffer = page;
+      job.afterSeq = page[page.length - 1].seq;
+      job.hold.moveTo(job.afterSeq);
+    }
+
+    for (let index = this.replayJobs.length - 1; index >= 0; index--) {
+      const job = this.replayJobs[index];
+      if (job.buffer.length > 0 || job.afterSeq < job.uptoSeq) continue;
+      job.hold.release();
+      this.replayJobs.splice(index, 1);
+    }
   }
 
   private sendPendingBefore(seq: number): void {

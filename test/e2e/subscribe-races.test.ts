@@ -124,6 +124,84 @@ describe("subscriptions sent together", () => {
   });
 });
 
+/**
+ * Routes notifications as a client does: each goes to every subscription
+ * whose namespace covers it and whose last delivered seq is lower.
+ */
+function routeChanges(
+  changes: Array<Record<string, any>>,
+  subscriptions: string[],
+): Map<string, number[]> {
+  const delivered = new Map(subscriptions.map((ns) => [ns, [] as number[]]));
+  for (const change of changes) {
+    for (const namespace of subscriptions) {
+      const seqs = delivered.get(namespace)!;
+      const covers =
+        change.namespace === namespace ||
+        change.namespace.startsWith(`${namespace}/`);
+      const last = seqs[seqs.length - 1] ?? 0;
+      if (covers && change.seq > last) seqs.push(change.seq);
+    }
+  }
+  return delivered;
+}
+
+describe("overlapping replays", () => {
+  let temp: TempStore;
+  let server: ServerProcess;
+  let apiKey: string;
+
+  before(async () => {
+    temp = await createTempStore();
+    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
+    server = await startServer({ store: temp.store });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await temp?.remove();
+  });
+
+  test("narrow then broad loses nothing", async () => {
+    const writer = await TestClient.connect(server.url, { apiKey });
+    const value = "r".repeat(20_000);
+    for (let index = 1; index <= 200; index++) {
+      const namespace = index % 2 ? "tenant:acme/a" : "tenant:acme/b";
+      await writer.call("kv/set", { namespace, key: `k${index}`, value });
+    }
+
+    const reader = await TestClient.connect(server.url, { apiKey });
+    const subscriptions = ["tenant:acme/a", "tenant:acme"];
+    const responses = await sendBatch(
+      reader,
+      subscriptions.map((namespace) => ({
+        method: "watch/subscribe",
+        params: { namespace, fromSeq: 0 },
+      })),
+      1,
+    );
+    assert.ok(responses.every((response) => response.result));
+
+    await reader.waitFor(
+      () => reader.changes.some((change) => change.seq === 200),
+      20_000,
+    );
+    // A change replayed for both subscriptions is sent once, so 200 in all.
+    await reader.call("kv/list", { namespace: "tenant:acme/a", limit: 1 });
+    assert.equal(reader.changes.length, 200);
+
+    const delivered = routeChanges(reader.changes, subscriptions);
+    const all = Array.from({ length: 200 }, (_, index) => index + 1);
+    assert.deepEqual(delivered.get("tenant:acme"), all);
+    assert.deepEqual(
+      delivered.get("tenant:acme/a"),
+      all.filter((seq) => seq % 2 === 1),
+    );
+    await reader.close();
+    await writer.close();
+  });
+});
+
 describe("replay of large history", () => {
   let temp: TempStore;
   let server: ServerProcess;
