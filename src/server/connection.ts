@@ -15,6 +15,8 @@ import { RequestScheduler } from "./request-scheduler.js";
 const unauthenticatedFrameLimit = 16;
 /** ...or after this long, whichever comes first. */
 const unauthenticatedTimeoutMs = 10_000;
+/** Frames waiting to start before the socket stops being read. */
+const maxInboxFrames = 256;
 /** A close handshake that has not finished by then drops the socket. */
 const closeHandshakeTimeoutMs = 5_000;
 
@@ -58,6 +60,13 @@ export class Connection implements NotificationSink {
   private outboundBytes = 0;
   private frameCount = 0;
   private readingPaused = false;
+  /** Frames received and not started yet. */
+  private readonly inbox: Array<{
+    frame: Frame;
+    slot: OutboundSlot;
+    closeAfter: boolean;
+  }> = [];
+  private processing = false;
   private closing = false;
   private authTimer: NodeJS.Timeout | undefined;
   lastPongAt = Date.now();
@@ -121,6 +130,7 @@ export class Connection implements NotificationSink {
       frame = parseFrame(rawDataToString(data));
     }
 
+    // The slot is taken on arrival, so answers keep the order of frames.
     const slot: OutboundSlot = {
       text: undefined,
       bytes: 0,
@@ -128,7 +138,57 @@ export class Connection implements NotificationSink {
       barrier: false,
     };
     this.outbound.push(slot);
-    const answered = answerFrame(
+    const closeAfter =
+      !this.key && this.frameCount >= unauthenticatedFrameLimit;
+    this.inbox.push({ frame, slot, closeAfter });
+    this.applyBackpressure();
+    void this.processInbox();
+  }
+
+  /**
+   * Runs the frames that arrived, in order. Writes start at once, so the
+   * writes of consecutive frames share a commit. A frame with a read is
+   * finished before the next frame starts, and no frame starts while the
+   * client leaves more than the outbound limit unread: SQLite reads run
+   * synchronously, so otherwise a burst of pipelined reads of large pages
+   * would all be in memory before the first answer was counted.
+   */
+  private async processInbox(): Promise<void> {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      const limit = this.server.config.maxOutboundBytes;
+      while (this.inbox.length > 0 && !this.closing) {
+        if (this.unsentBytes() > limit) await this.waitForDrain(limit / 2);
+        const item = this.inbox.shift()!;
+        const answered = this.answer(item.frame, item.slot);
+        if (item.closeAfter) {
+          const closeUnauthenticated = () =>
+            this.close(CloseCode.Unauthorized, "no valid API key");
+          answered.then(closeUnauthenticated, closeUnauthenticated);
+        }
+        if (this.hasRead(item.frame)) await answered;
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private hasRead(frame: Frame): boolean {
+    const entries =
+      frame.kind === "single"
+        ? [frame.entry]
+        : frame.kind === "batch"
+          ? frame.entries
+          : [];
+    return entries.some(
+      (entry) => entry.valid && !this.server.isWriteMethod(entry.method),
+    );
+  }
+
+  /** Executes a frame and fills its slot; resolves once it is filled. */
+  private answer(frame: Frame, slot: OutboundSlot): Promise<void> {
+    return answerFrame(
       frame,
       (request) =>
         this.scheduler.run(request, () => this.execute(request, slot)),
@@ -138,8 +198,7 @@ export class Connection implements NotificationSink {
         isWrite: this.server.isWriteMethod,
         maxBatchResponseBytes: this.server.config.maxOutboundBytes,
       },
-    );
-    answered.then(
+    ).then(
       (text) => this.fill(slot, text),
       (error) => {
         this.logger.error(
@@ -149,12 +208,6 @@ export class Connection implements NotificationSink {
         this.fill(slot, null);
       },
     );
-
-    if (!this.key && this.frameCount >= unauthenticatedFrameLimit) {
-      const closeUnauthenticated = () =>
-        this.close(CloseCode.Unauthorized, "no valid API key");
-      answered.then(closeUnauthenticated, closeUnauthenticated);
-    }
   }
 
   private execute(
@@ -196,21 +249,31 @@ export class Connection implements NotificationSink {
 
   /**
    * Stops reading requests while the client leaves more than the outbound
-   * limit unread, and resumes once half of it has drained. Responses are
-   * always queued, so without this a client that pipelines reads and never
-   * reads the answers could grow the server's memory without bound.
+   * limit unread or too many frames wait to start, and resumes once both
+   * have drained by half. Responses are always queued, so without this a
+   * client that pipelines requests and never reads the answers could grow
+   * the server's memory without bound.
    */
   private applyBackpressure(): void {
     const limit = this.server.config.maxOutboundBytes;
-    if (this.readingPaused || this.closing || this.unsentBytes() <= limit) {
+    if (this.readingPaused || this.closing) return;
+    if (this.unsentBytes() <= limit && this.inbox.length <= maxInboxFrames) {
       return;
     }
     this.readingPaused = true;
     this.socket.pause();
-    void this.waitForDrain(limit / 2).then(() => {
-      this.readingPaused = false;
-      if (!this.closing) this.socket.resume();
-    });
+    const resumeWhenDrained = () => {
+      if (this.closing) return;
+      if (this.inbox.length > maxInboxFrames / 2) {
+        setTimeout(resumeWhenDrained, 5);
+        return;
+      }
+      void this.waitForDrain(limit / 2).then(() => {
+        this.readingPaused = false;
+        if (!this.closing) this.socket.resume();
+      });
+    };
+    resumeWhenDrained();
   }
 
   /**

@@ -111,7 +111,8 @@ export async function answerFrame(
     const answer = answerEntry(entry, execute, logger, observe);
     answers.push(answer);
     if (entry.valid && !options.isWrite(entry.method)) {
-      responseBytes += (await answer)?.length ?? 0;
+      const text = await answer;
+      responseBytes += text === null ? 0 : Buffer.byteLength(text);
     }
   }
 

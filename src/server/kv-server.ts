@@ -132,6 +132,14 @@ export class KvServer {
   private route(request: IncomingMessage, response: ServerResponse): void {
     const path = requestPath(request.url);
     const fail = (error: unknown) => {
+      // A client that hangs up mid-request is not a server fault.
+      const aborted =
+        (error as NodeJS.ErrnoException).code === "ECONNRESET" ||
+        (error as Error).message === "aborted";
+      if (aborted) {
+        this.logger.debug({ err: error, path }, "client aborted the request");
+        return;
+      }
       this.logger.error({ err: error, path }, "HTTP request failed");
       if (!response.headersSent) {
         response.writeHead(500, { "content-type": "application/json" });

@@ -123,17 +123,6 @@ export class WatchSession implements LiveSubscriber {
     const tenantId = tenantOf(namespace);
     const alreadySubscribed = this.subscriptions.has(namespace);
 
-    if (
-      !alreadySubscribed &&
-      this.subscriptions.size >= this.limits.maxSubscriptions
-    ) {
-      throw new RpcError(
-        ErrorCode.RateLimited,
-        `This connection already has ${this.limits.maxSubscriptions} subscriptions, the maximum; unsubscribe from one or open another connection.`,
-        { limit: this.limits.maxSubscriptions },
-      );
-    }
-
     // Held from before the bounds are read until the replay has read past
     // it, so pruning cannot remove history that the replay still needs.
     let hold =
@@ -164,13 +153,21 @@ export class WatchSession implements LiveSubscriber {
       // From here to the return nothing awaits, so no change can be
       // published between reading the latest seq and registering.
       const latestSeq = this.hub.latestSeq(tenantId);
+      if (fromSeq !== undefined && fromSeq > latestSeq) {
+        throw invalidParams(
+          `fromSeq ${fromSeq} is above the tenant's latest seq ${latestSeq}; resume from a seq you received.`,
+          { latestSeq },
+        );
+      }
+      // Invalid params come before the cap, as in every method.
+      if (this.subscriptions.size >= this.limits.maxSubscriptions) {
+        throw new RpcError(
+          ErrorCode.RateLimited,
+          `This connection already has ${this.limits.maxSubscriptions} subscriptions, the maximum; unsubscribe from one or open another connection.`,
+          { limit: this.limits.maxSubscriptions },
+        );
+      }
       if (fromSeq !== undefined) {
-        if (fromSeq > latestSeq) {
-          throw invalidParams(
-            `fromSeq ${fromSeq} is above the tenant's latest seq ${latestSeq}; resume from a seq you received.`,
-            { latestSeq },
-          );
-        }
         if (fromSeq + 1 < bounds!.oldestSeq) {
           throw this.compacted(
             bounds!.oldestSeq,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { link, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -41,6 +41,31 @@ test("symbolic link shares the lock", async () => {
   try {
     await symlink(file, link);
     assert.throws(() => lockStoreFile(link), /already serving/);
+  } finally {
+    unlock();
+  }
+});
+
+test("dangling symbolic link shares the lock", async () => {
+  const file = join(dir, "later.db");
+  const link = join(dir, "later-link.db");
+  await symlink(file, link);
+  const unlock = lockStoreFile(link);
+  try {
+    assert.throws(() => lockStoreFile(file), /already serving/);
+  } finally {
+    unlock();
+  }
+});
+
+test("hard link shares the lock", async () => {
+  const file = join(dir, "hard.db");
+  const other = join(dir, "hard-other.db");
+  await writeFile(file, "");
+  await link(file, other);
+  const unlock = lockStoreFile(file);
+  try {
+    assert.throws(() => lockStoreFile(other), /already serving/);
   } finally {
     unlock();
   }
