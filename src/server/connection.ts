@@ -88,6 +88,7 @@ export class Connection implements NotificationSink {
       this.watch = new WatchSession(server.hub, server.store, this, {
         maxSubscriptions: server.config.maxSubscriptions,
         maxOutboundBytes: server.config.maxOutboundBytes,
+        maxCatchUpChanges: server.config.historyChanges,
       });
       this.dispatchContext = {
         key,

@@ -20,6 +20,11 @@ export interface NotificationSink {
 export interface WatchLimits {
   maxSubscriptions: number;
   maxOutboundBytes: number;
+  /**
+   * How far, in changes, a connection catching up from history may fall
+   * behind the live stream before it is closed as a slow consumer.
+   */
+  maxCatchUpChanges: number;
 }
 
 interface PendingNotification {
@@ -58,6 +63,14 @@ export class WatchSession implements LiveSubscriber {
   private pendingBytes = 0;
   private stopped = false;
   private subscriptionLock: Promise<unknown> = Promise.resolve();
+  /**
+   * While replaying, the first live seq that was not kept in `pending`
+   * because it had grown past its limit; changes from there on are read
+   * from history instead, for every subscription. Null otherwise.
+   */
+  private catchUpFrom: number | null = null;
+  private catchUpHold: HistoryHold | undefined;
+  private tenantId: string | undefined;
 
   constructor(
     private readonly hub: WatchHub,
@@ -72,20 +85,75 @@ export class WatchSession implements LiveSubscriber {
 
   deliverLive(seq: number, text: string, bytes: number): void {
     if (this.stopped) return;
-    if (
-      this.sink.unsentBytes() + this.pendingBytes >
-      this.limits.maxOutboundBytes
-    ) {
+    if (this.replaying) {
+      this.queueBehindReplay(seq, text, bytes);
+      return;
+    }
+    if (this.sink.unsentBytes() > this.limits.maxOutboundBytes) {
       this.stop();
       this.sink.closeSlowConsumer();
       return;
     }
-    if (this.replaying) {
+    this.sink.sendNotification(text, bytes);
+  }
+
+  /**
+   * Keeps a live change until the replay has caught up with it. A replay
+   * runs as fast as the client reads, so live changes would pile up in
+   * memory during a long one; past half the outbound limit they are
+   * dropped here and read from history after the replays instead, which
+   * keeps memory bounded without closing a client that keeps up.
+   */
+  private queueBehindReplay(seq: number, text: string, bytes: number): void {
+    if (this.catchUpFrom !== null) {
+      if (seq - this.catchUpFrom + 1 > this.limits.maxCatchUpChanges) {
+        this.stop();
+        this.sink.closeSlowConsumer();
+      }
+      return;
+    }
+    if (this.pendingBytes + bytes <= this.limits.maxOutboundBytes / 2) {
       this.pending.push({ seq, text, bytes });
       this.pendingBytes += bytes;
       return;
     }
-    this.sink.sendNotification(text, bytes);
+
+    const from = this.pending[0]?.seq ?? seq;
+    this.catchUpFrom = from;
+    this.catchUpHold = this.store.holdHistory(this.tenantId!, from - 1);
+    this.pending = [];
+    this.pendingBytes = 0;
+    // Changes from `from` on come only from the catch-up, in seq order
+    // for every subscription, so the replays stop short of it.
+    for (const job of this.replayJobs) {
+      job.uptoSeq = Math.min(job.uptoSeq, from - 1);
+      job.buffer = job.buffer.filter((change) => change.seq < from);
+    }
+  }
+
+  /**
+   * Once the replays are done after live changes were dropped, queues a
+   * replay of every subscription from the first dropped change up to the
+   * latest. Returns false when the connection fell too far behind.
+   */
+  private queueCatchUp(tenantId: string): boolean {
+    const from = this.catchUpFrom!;
+    const latestSeq = this.hub.latestSeq(tenantId);
+    if (latestSeq - from + 1 > this.limits.maxCatchUpChanges) return false;
+
+    for (const namespace of this.subscriptions) {
+      this.replayJobs.push({
+        namespace,
+        afterSeq: from - 1,
+        uptoSeq: latestSeq,
+        hold: this.store.holdHistory(tenantId, from - 1),
+        buffer: [],
+      });
+    }
+    this.catchUpHold?.release();
+    this.catchUpHold = undefined;
+    this.catchUpFrom = null;
+    return true;
   }
 
   /**
@@ -121,6 +189,7 @@ export class WatchSession implements LiveSubscriber {
     storeId: string | undefined,
   ): Promise<{ namespace: string; seq: number; storeId: string }> {
     const tenantId = tenantOf(namespace);
+    this.tenantId = tenantId;
     const alreadySubscribed = this.subscriptions.has(namespace);
 
     // Held from before the bounds are read until the replay has read past
@@ -179,10 +248,15 @@ export class WatchSession implements LiveSubscriber {
       this.subscriptions.add(namespace);
       this.hub.index.add(namespace, this);
       if (hold && fromSeq! < latestSeq) {
+        // During a catch-up, changes from catchUpFrom on come from it.
+        const uptoSeq =
+          this.catchUpFrom === null
+            ? latestSeq
+            : Math.min(latestSeq, this.catchUpFrom - 1);
         this.replayJobs.push({
           namespace,
           afterSeq: fromSeq!,
-          uptoSeq: latestSeq,
+          uptoSeq,
           hold,
           buffer: [],
         });
@@ -221,6 +295,8 @@ export class WatchSession implements LiveSubscriber {
     this.subscriptions.clear();
     for (const job of this.replayJobs) job.hold.release();
     this.replayJobs.length = 0;
+    this.catchUpHold?.release();
+    this.catchUpHold = undefined;
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -261,7 +337,16 @@ export class WatchSession implements LiveSubscriber {
           if (this.stopped) break;
         }
         await this.refillReplayBuffers(tenantId);
-        if (this.stopped || this.replayJobs.length === 0) break;
+        if (this.stopped) break;
+        if (this.replayJobs.length === 0) {
+          if (this.catchUpFrom === null) break;
+          if (!this.queueCatchUp(tenantId)) {
+            this.stop();
+            this.sink.closeSlowConsumer();
+            return;
+          }
+          continue;
+        }
         // A replay queued during the reads has no page yet; read it first,
         // since its changes may come before every buffered one.
         if (this.replayJobs.some((job) => job.buffer.length === 0)) continue;

@@ -259,4 +259,52 @@ describe("replay of large history", () => {
     await reader.close();
     await writer.close();
   });
+
+  test("live writes during replay lose nothing", async () => {
+    const namespace = "tenant:acme/busy";
+    const writer = await TestClient.connect(server.url, { apiKey });
+    const value = "w".repeat(60_000);
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          writer.call("kv/set", {
+            namespace,
+            key: `k${round * 10 + index}`,
+            value,
+          }),
+        ),
+      );
+    }
+
+    const reader = await TestClient.connect(server.url, { apiKey });
+    const subscribed = await reader.call("watch/subscribe", {
+      namespace,
+      fromSeq: 0,
+    });
+    // The reader stops reading, so the replay stalls, while 60 KB live
+    // writes arrive: past half the 1 MiB limit they stop being kept in
+    // memory and come from history once the replay is done.
+    const tcp = (reader.socket as any)._socket;
+    tcp.pause();
+    const liveWrites = 60;
+    for (let index = 0; index < liveWrites; index++) {
+      await writer.call("kv/set", { namespace, key: `live${index}`, value });
+    }
+    tcp.resume();
+
+    const expected = subscribed.seq + liveWrites;
+    await reader.waitFor(
+      () => reader.changes.some((change) => change.seq === expected),
+      20_000,
+    );
+    const delivered = routeChanges(reader.changes, [namespace]).get(namespace);
+    const first = reader.changes[0].seq - 1;
+    assert.deepEqual(
+      delivered,
+      Array.from({ length: expected - first }, (_, index) => first + index + 1),
+    );
+    assert.equal(reader.socket.readyState, reader.socket.OPEN);
+    await reader.close();
+    await writer.close();
+  });
 });
