@@ -255,6 +255,9 @@ export class Connection implements NotificationSink {
    * client that pipelines requests and never reads the answers could grow
    * the server's memory without bound.
    */
+  // NOTE: the bound is per connection. Many connections each holding one
+  // large response at once (kv/mget of 1,000 values of 64 KiB is 64 MiB)
+  // have no process-wide cap yet.
   private applyBackpressure(): void {
     const limit = this.server.config.maxOutboundBytes;
     if (this.readingPaused || this.closing) return;

@@ -67,6 +67,8 @@ const migrations: ReadonlyArray<(db: Database) => void> = [
     const insertMeta = db.prepare(
       "INSERT INTO meta (name, value) VALUES (?, ?)",
     );
+    // NOTE: a copy of the file restored from a backup keeps this id; a
+    // restore command should make a new one, since seqs then repeat.
     insertMeta.run("store_id", randomBytes(16).toString("base64url"));
     insertMeta.run("api_keys_version", "0");
   },
