@@ -45,6 +45,8 @@ interface ReplayJob {
 
 /** Changes read from history at a time: at most 4 MiB of 64 KiB values. */
 const replayPageSize = 64;
+/** A replay lets other work run after this many changes. */
+const yieldEverySends = 64;
 
 /**
  * The subscriptions of one connection, with replay from history and the
@@ -327,11 +329,19 @@ export class WatchSession implements LiveSubscriber {
    */
   private async runReplays(tenantId: string): Promise<void> {
     const drainBelow = Math.max(
-      64 * 1024,
+      1024,
       Math.floor(this.limits.maxOutboundBytes / 4),
     );
+    let sent = 0;
     try {
       while (!this.stopped) {
+        // SQLite reads resolve at once and a fast client drains at once,
+        // so without this a long replay would hold the event loop and
+        // stall every other connection, commits and pings included.
+        if (++sent % yieldEverySends === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (this.stopped) break;
+        }
         if (this.sink.unsentBytes() >= drainBelow) {
           await this.sink.waitForDrain(drainBelow);
           if (this.stopped) break;
@@ -385,6 +395,12 @@ export class WatchSession implements LiveSubscriber {
    * empty, and drops the replays that have sent everything.
    */
   private async refillReplayBuffers(tenantId: string): Promise<void> {
+    // The pages of all replays together stay within replayPageSize
+    // changes, so 64 replays buffer no more than one replay would.
+    const limit = Math.max(
+      1,
+      Math.floor(replayPageSize / Math.max(1, this.replayJobs.length)),
+    );
     for (const job of [...this.replayJobs]) {
       if (job.buffer.length > 0 || job.afterSeq >= job.uptoSeq) continue;
       const page = await this.store.readChanges({
@@ -392,15 +408,16 @@ export class WatchSession implements LiveSubscriber {
         namespace: job.namespace,
         afterSeq: job.afterSeq,
         uptoSeq: job.uptoSeq,
-        limit: replayPageSize,
+        limit,
       });
       if (this.stopped) return;
-      if (page.length === 0) {
-        job.afterSeq = job.uptoSeq;
-        continue;
-      }
-      job.buffer = page;
-      job.afterSeq = page[page.length - 1].seq;
+
+      // An unsubscribe or the start of a catch-up may have cut the job
+      // short while the page was read; nothing past its end is sent.
+      const readUpTo =
+        page.length > 0 ? page[page.length - 1].seq : job.uptoSeq;
+      job.buffer = page.filter((change) => change.seq <= job.uptoSeq);
+      job.afterSeq = Math.max(job.afterSeq, Math.min(readUpTo, job.uptoSeq));
       job.hold.moveTo(job.afterSeq);
     }
 
