@@ -60,7 +60,7 @@ async function authenticate(
 }
 
 /**
- * JSON text is UTF-8 (RFC 8259 section 8.1). A fatal decoder rejects
+ * JSON text on the wire is UTF-8. A fatal decoder rejects
  * invalid bytes instead of turning them into U+FFFD, which would store
  * something other than what was sent. (WebSocket text frames get the same
  * check from the ws package.)
@@ -70,7 +70,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /**
  * Bytes of an oversized body that are read and discarded before the 413
  * goes out. A client that is still sending when the server responds and
- * closes sees a reset instead of the 413 (RFC 9112 section 9.6), so a
+ * closes gets a connection reset instead of the 413, so a
  * moderately oversized body is drained first; past this, the connection
  * is closed at once.
  */

@@ -272,7 +272,7 @@ export class KvServer {
 
   /**
    * Pings every connection and drops those that have not sent a pong
-   * for two intervals (RFC 6455 section 5.5.2).
+   * for two intervals.
    */
   private pingAll(): void {
     const deadline = Date.now() - 2 * this.config.pingIntervalMs;

@@ -5,8 +5,8 @@ export const protocolName = "kvstream.v1";
 const bearerProtocolPrefix = "bearer.";
 
 /**
- * Reads `Bearer <token>`; the scheme is compared without case (RFC 7235
- * section 2.1). Returns null for any other form.
+ * Reads `Bearer <token>`, comparing the scheme without regard to case as
+ * HTTP authentication schemes are. Returns null for any other form.
  */
 export function bearerTokenFromHeader(
   header: string | undefined,

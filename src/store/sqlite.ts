@@ -58,7 +58,7 @@ interface PendingWrite {
 
 /**
  * SQLite result codes that mean the store cannot take the operation now,
- * as opposed to a bug: https://www.sqlite.org/rescode.html
+ * as opposed to a bug.
  */
 const unavailableCodes =
   /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|PROTOCOL|NOTADB|CORRUPT|NOMEM)/;
@@ -332,10 +332,10 @@ export class SqliteStore implements Store {
             outcomes.push(changes);
             committed.push(...changes);
           } catch (error) {
-            // Any other error fails the whole commit. SQLite may already
-            // have rolled the transaction back (SQLITE_FULL, SQLITE_IOERR:
-            // https://www.sqlite.org/lang_transaction.html), so the
-            // savepoint is not touched then.
+            // Any other error fails the whole commit. After SQLITE_FULL,
+            // SQLITE_IOERR, SQLITE_NOMEM or SQLITE_BUSY, SQLite may already
+            // have rolled the transaction back (sqlite3_get_autocommit
+            // documentation), so the savepoint is not touched then.
             if (!(error instanceof RpcError)) throw error;
             s.rollbackToSavepoint.run();
             s.release.run();
