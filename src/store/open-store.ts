@@ -78,6 +78,7 @@ export function openStore(
       historySeconds: options.historySeconds,
       pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
       maxStoreBytes: options.maxStoreBytes,
+      busyTimeoutMs: options.exclusive ? 1000 : 5000,
     });
     return {
       store,

@@ -138,6 +138,8 @@ export interface SqliteStoreOptions {
   historySeconds: number;
   /** How often old history is pruned, in ms; 0 disables pruning. */
   pruneIntervalMs?: number;
+  /** How long to wait for another process's lock, in ms; default 5000. */
+  busyTimeoutMs?: number;
   /**
    * Largest size of the database file, in bytes; 0 for no limit. Writes
    * past it fail like on a full disk (SQLITE_FULL) while reads go on.
@@ -169,7 +171,9 @@ export class SqliteStore implements Store {
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = new Database(options.path);
-    this.db.pragma("busy_timeout = 5000");
+    // better-sqlite3 waits for a lock synchronously, blocking the event
+    // loop, so a server waits at most 1 s and then fails with -32001.
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     if (options.path !== ":memory:") {
       this.db.pragma("journal_mode = WAL");
     }
