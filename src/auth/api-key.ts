@@ -42,7 +42,7 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
-/** True when the text has the shape of an API key; says nothing of validity. */
+/** True when the text has the shape of an API key, valid or not. */
 export function looksLikeApiKey(text: string): boolean {
   return keyPattern.test(text);
 }

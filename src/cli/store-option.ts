@@ -2,7 +2,7 @@ import { Option } from "commander";
 
 import { defaultConfig } from "../server/config.js";
 
-/** The --store option of `serve`, which also accepts a throwaway store. */
+/** Creates the --store option of `serve`, which also accepts memory:. */
 export function storeOption(): Option {
   return new Option(
     "--store <location>",
@@ -12,7 +12,7 @@ export function storeOption(): Option {
     .default(defaultConfig.store);
 }
 
-/** The --store option of the key commands, which need a file. */
+/** Creates the --store option of the key commands, which need a file. */
 export function keyStoreOption(): Option {
   return new Option(
     "--store <location>",

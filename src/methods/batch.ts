@@ -1,6 +1,7 @@
 import { invalidParams } from "../protocol/errors.js";
 import {
   checkActor,
+  checkObject,
   checkJsonText,
   checkKey,
   checkNamespace,
@@ -47,15 +48,7 @@ function parseOperation(
     checkKey(key, `${where}.key`);
     return { op: "delete", namespace, key, cas };
   }
-  const isObject =
-    operation !== null &&
-    typeof operation === "object" &&
-    !Array.isArray(operation);
-  if (!isObject) {
-    throw invalidParams(
-      `${where} must be an object with named members, not ${operation === null ? "null" : Array.isArray(operation) ? "an array" : `a ${typeof operation}`}.`,
-    );
-  }
+  checkObject(operation, where);
   if (op === undefined) {
     throw invalidParams(
       `Missing required parameter '${where}.op'; use "set" or "delete".`,

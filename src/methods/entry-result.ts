@@ -1,7 +1,7 @@
 import { RawJson } from "../protocol/json-text.js";
 import type { StoredEntry } from "../store/store.js";
 
-/** The kv/get result of an entry; the value is copied as stored JSON. */
+/** Builds the kv/get result of an entry, copying the stored value's JSON. */
 export function entryResult(entry: StoredEntry) {
   return {
     namespace: entry.namespace,

@@ -35,8 +35,8 @@ const allowedMembers = new Set(["jsonrpc", "id", "method", "params"]);
  * A number id must survive the echo: `1e400` parses to Infinity, which
  * JSON.stringify writes as null, so the client could not match it.
  * NOTE: number ids are echoed as doubles, so `1.0` comes back as `1` and
- * integers beyond 2^53 lose digits; echoing the sent text needs a parser
- * that keeps it.
+ * integers beyond 2^53 lose digits. Echoing the sent text would need a
+ * JSON parser that keeps it.
  */
 function isValidId(id: unknown): id is RequestId {
   if (typeof id === "number") return Number.isFinite(id);

@@ -44,18 +44,25 @@ function describeError(error: ValueError, where: string, schema: TSchema) {
   }
 }
 
+/** Throws -32602 unless `value` is a JSON object. `where` names it in the message. */
+export function checkObject(
+  value: unknown,
+  where: string,
+): asserts value is Record<string, unknown> {
+  if (!isPlainObject(value)) {
+    throw invalidParams(
+      `${where} must be an object with named members, not ${describeType(value)}.`,
+    );
+  }
+}
+
 /**
  * Validates `value` against a schema and throws -32602 naming the first
  * problem. `where` prefixes the names in the message, such as
  * `operations[2]`.
  */
 export function checkSchema(schema: TSchema, value: unknown, where = ""): void {
-  if (!isPlainObject(value)) {
-    const what = where === "" ? "params" : where;
-    throw invalidParams(
-      `${what} must be an object with named members, not ${describeType(value)}.`,
-    );
-  }
+  checkObject(value, where === "" ? "params" : where);
   const check = compiled(schema);
   if (check.Check(value)) return;
 

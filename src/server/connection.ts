@@ -150,9 +150,9 @@ export class Connection implements NotificationSink {
    * Runs the frames that arrived, in order. Writes start at once, so the
    * writes of consecutive frames share a commit. A frame with a read is
    * finished before the next frame starts, and no frame starts while the
-   * client leaves more than the outbound limit unread: SQLite reads run
+   * client leaves more than the outbound limit unread. SQLite reads run
    * synchronously, so otherwise a burst of pipelined reads of large pages
-   * would all be in memory before the first answer was counted.
+   * would all be in memory before the first response was counted.
    */
   private async processInbox(): Promise<void> {
     if (this.processing) return;

@@ -70,9 +70,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /**
  * Bytes of an oversized body that are read and discarded before the 413
  * goes out. A client that is still sending when the server responds and
- * closes gets a connection reset instead of the 413, so a
- * moderately oversized body is drained first; past this, the connection
- * is closed at once.
+ * closes gets a connection reset instead of the 413, so a moderately
+ * oversized body is drained first. Past this, the connection is closed at
+ * once.
  */
 const maxDiscardedBytes = 16 * 1024 * 1024;
 

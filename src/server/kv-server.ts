@@ -98,6 +98,8 @@ export class KvServer {
       historySeconds: config.historySeconds,
       exclusive: true,
       maxStoreBytes: config.maxStoreBytes,
+      onPruneError: (error) =>
+        logger.warn({ err: error }, "pruning change history failed; retrying"),
     });
     const server = new KvServer(config, logger, opened);
     try {

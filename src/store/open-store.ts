@@ -52,6 +52,7 @@ export function openStore(
     mustExist?: boolean;
     pruneIntervalMs?: number;
     maxStoreBytes?: number;
+    onPruneError?: (error: unknown) => void;
   },
 ): OpenedStore {
   let unlock = () => {};
@@ -79,6 +80,7 @@ export function openStore(
       pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
       maxStoreBytes: options.maxStoreBytes,
       busyTimeoutMs: options.exclusive ? 1000 : 5000,
+      onPruneError: options.onPruneError,
     });
     return {
       store,

@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import Database, { type Database as Connection } from "better-sqlite3";
 
 /**
- * The file's path with every symbolic link resolved, also a link whose
+ * Resolves every symbolic link in the file's path, also a link whose
  * target does not exist yet, so that two paths to one file share a lock.
  */
 function canonicalPath(file: string): string {

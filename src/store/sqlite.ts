@@ -140,6 +140,8 @@ export interface SqliteStoreOptions {
   pruneIntervalMs?: number;
   /** How long to wait for another process's lock, in ms; default 5000. */
   busyTimeoutMs?: number;
+  /** Called after a failed history prune, once until a prune succeeds. */
+  onPruneError?: (error: unknown) => void;
   /**
    * Largest size of the database file, in bytes; 0 for no limit. Writes
    * past it fail like on a full disk (SQLITE_FULL) while reads go on.
@@ -164,6 +166,7 @@ export class SqliteStore implements Store {
   private readonly lastSeqByTenant = new Map<string, number>();
   /** The error code of the last failed commit, until a commit succeeds. */
   private writeFailure: string | null = null;
+  private pruneFailing = false;
   private pruneTimer: NodeJS.Timeout | undefined;
   /** For each tenant, the afterSeq of every active history hold. */
   private readonly holds = new Map<string, Set<{ afterSeq: number }>>();
@@ -504,7 +507,7 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** The first seq that a hold keeps for the tenant, or Infinity. */
+  /** Returns the first seq that a hold keeps for the tenant, or Infinity. */
   private firstHeldSeq(tenantId: string): number {
     let first = Number.POSITIVE_INFINITY;
     for (const hold of this.holds.get(tenantId) ?? []) {
@@ -574,9 +577,12 @@ export class SqliteStore implements Store {
           })
           .immediate();
       }
-    } catch {
-      // NOTE: a failed prune is retried on the next tick; history only
-      // grows meanwhile, so nothing is lost.
+      this.pruneFailing = false;
+    } catch (error) {
+      // Retried on the next tick. History only grows meanwhile, so no
+      // change is lost; the failure is reported once per outage.
+      if (!this.pruneFailing) this.options.onPruneError?.(error);
+      this.pruneFailing = true;
     }
   }
 

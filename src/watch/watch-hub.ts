@@ -2,7 +2,7 @@ import type { Change, Store } from "../store/store.js";
 import { serializeChange } from "./change-notification.js";
 import { SubscriptionIndex } from "./subscription-index.js";
 
-/** What the hub needs of a connection's watch state. */
+/** The part of a connection's watch state that the hub calls. */
 export interface LiveSubscriber {
   /** The hub's mark of the last change delivered, to send each once. */
   deliveryMark: number;
@@ -38,8 +38,8 @@ export class WatchHub {
   }
 
   /**
-   * The tenant's last published seq. A subscription registered in the
-   * same synchronous step receives every change after it, live.
+   * Returns the tenant's last published seq. A subscription registered in
+   * the same synchronous step receives every change after it, live.
    */
   latestSeq(tenantId: string): number {
     return this.latestSeqByTenant.get(tenantId) ?? 0;

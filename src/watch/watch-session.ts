@@ -21,8 +21,8 @@ export interface WatchLimits {
   maxSubscriptions: number;
   maxOutboundBytes: number;
   /**
-   * How far, in changes, a connection catching up from history may fall
-   * behind the live stream before it is closed as a slow consumer.
+   * Maximum lag, in changes, of a connection catching up from history
+   * before it is closed as a slow consumer.
    */
   maxCatchUpChanges: number;
 }
@@ -66,9 +66,9 @@ export class WatchSession implements LiveSubscriber {
   private stopped = false;
   private subscriptionLock: Promise<unknown> = Promise.resolve();
   /**
-   * While replaying, the first live seq that was not kept in `pending`
-   * because it had grown past its limit; changes from there on are read
-   * from history instead, for every subscription. Null otherwise.
+   * The first live seq dropped from `pending` during a replay because
+   * `pending` had reached its limit. From there on, changes are read from
+   * history for every subscription. Null when nothing was dropped.
    */
   private catchUpFrom: number | null = null;
   private catchUpHold: HistoryHold | undefined;
@@ -80,10 +80,6 @@ export class WatchSession implements LiveSubscriber {
     private readonly sink: NotificationSink,
     private readonly limits: WatchLimits,
   ) {}
-
-  get subscriptionCount(): number {
-    return this.subscriptions.size;
-  }
 
   deliverLive(seq: number, text: string, bytes: number): void {
     if (this.stopped) return;
@@ -102,9 +98,9 @@ export class WatchSession implements LiveSubscriber {
   /**
    * Keeps a live change until the replay has caught up with it. A replay
    * runs as fast as the client reads, so live changes would pile up in
-   * memory during a long one; past half the outbound limit they are
-   * dropped here and read from history after the replays instead, which
-   * keeps memory bounded without closing a client that keeps up.
+   * memory during a long one. Past half the outbound limit they are
+   * dropped here and read from history after the replays instead. Memory
+   * stays bounded, and a client that keeps up is not closed.
    */
   private queueBehindReplay(seq: number, text: string, bytes: number): void {
     if (this.catchUpFrom !== null) {
@@ -317,11 +313,11 @@ export class WatchSession implements LiveSubscriber {
   /**
    * Sends the queued replays as one stream in seq order: the replays of
    * all subscriptions that requested one, and the live changes that
-   * arrived meanwhile, merged, each change once. A single stream matters
-   * because a client hands a notification to every subscription that
-   * matches it: two replays sent one after the other would show a broad
-   * subscription a late change before an early one, and the client would
-   * then drop the early one as already delivered.
+   * arrived meanwhile, merged, each change once. A client hands a
+   * notification to every subscription that matches it. Two replays sent
+   * one after the other would show a broad subscription a late change
+   * before an early one, and the client would then drop the early one as
+   * already delivered.
    *
    * History is read in short pages per replay, and a change is sent only
    * while the socket's unsent data is below a quarter of the limit, so a

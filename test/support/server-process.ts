@@ -19,7 +19,7 @@ export interface TempStore {
   remove(): Promise<void>;
 }
 
-/** Creates a temporary folder that holds one SQLite store file. */
+/** Creates a temporary folder for one SQLite store file. */
 export async function createTempStore(): Promise<TempStore> {
   const dir = await mkdtemp(join(tmpdir(), "kvstream-test-"));
   const file = join(dir, "kvstream.db");

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import WebSocket from "ws";
+
+import { TestClient } from "../support/rpc-client.js";
+import {
+  createKey,
+  createTempStore,
+  startServer,
+  type ServerProcess,
+  type TempStore,
+} from "../support/server-process.js";
+
+const namespace = "tenant:acme/limits";
+const requestsPerSecond = 5;
+const pingIntervalMs = 200;
+
+describe("rate limit and liveness", () => {
+  let temp: TempStore;
+  let server: ServerProcess;
+  let apiKey: string;
+
+  before(async () => {
+    temp = await createTempStore();
+    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
+    server = await startServer({
+      store: temp.store,
+      args: [
+        "--max-requests-per-second",
+        String(requestsPerSecond),
+        "--ping-interval-ms",
+        String(pingIntervalMs),
+      ],
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await temp?.remove();
+  });
+
+  test("requests over the rate get -32007", async () => {
+    const client = await TestClient.connect(server.url, { apiKey });
+    const responses = await Promise.all(
+      Array.from({ length: requestsPerSecond * 3 }, (_, index) =>
+        client.request("kv/set", { namespace, key: `k${index}`, value: index }),
+      ),
+    );
+
+    const limited = responses.filter((response) => response.error);
+    assert.ok(limited.length >= requestsPerSecond, `${limited.length} limited`);
+    for (const response of limited) {
+      assert.equal(response.error.code, -32007);
+      assert.equal(typeof response.error.data.retryAfterMs, "number");
+      assert.ok(response.error.data.retryAfterMs > 0);
+    }
+
+    // After a second the bucket is full again, so the read is not limited
+    // and shows that the limited write changed nothing.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const key = `k${responses.indexOf(limited[0])}`;
+    const error = await client.callError("kv/get", { namespace, key });
+    assert.equal(error.code, -32004);
+    await client.close();
+  });
+
+  test(
+    "silent peer is dropped, answering one stays",
+    { timeout: 10_000 },
+    async () => {
+      // autoPong: false makes this client ignore pings, as a dead peer would.
+      const silent = new WebSocket(server.url, {
+        headers: { authorization: `Bearer ${apiKey}` },
+        autoPong: false,
+      });
+      const opened = new Promise((resolve) => silent.once("open", resolve));
+      const answering = await TestClient.connect(server.url, { apiKey });
+      await opened;
+
+      const closeCode = await new Promise<number>((resolve) =>
+        silent.once("close", (code) => resolve(code)),
+      );
+      // Terminated without a close frame, as a dropped peer is.
+      assert.equal(closeCode, 1006);
+      assert.equal(answering.socket.readyState, WebSocket.OPEN);
+      await answering.close();
+    },
+  );
+});
