@@ -1,31 +1,23 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, test } from "node:test";
 
 import { TestClient } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { ServerFixture } from "../support/server-fixture.js";
+import { forEachStore } from "../support/stores.js";
 
 const maxOutboundBytes = 1024 * 1024;
 const namespace = "tenant:acme/budget";
 
-describe("batch response budget", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
+forEachStore("batch response budget", (kind) => {
+  const fixture = new ServerFixture(kind, {
+    keys: { acme: { tenant: "acme" } },
+    args: ["--max-outbound-bytes", String(maxOutboundBytes)],
+  });
   let client: TestClient;
 
   before(async () => {
-    temp = await createTempStore();
-    const apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({
-      store: temp.store,
-      args: ["--max-outbound-bytes", String(maxOutboundBytes)],
-    });
-    client = await TestClient.connect(server.url, { apiKey });
+    await fixture.start();
+    client = await fixture.connect("acme");
     const value = "b".repeat(60_000);
     for (let index = 0; index < 10; index++) {
       await client.call("kv/set", { namespace, key: `k${index}`, value });
@@ -34,8 +26,7 @@ describe("batch response budget", () => {
 
   after(async () => {
     await client?.close();
-    await server?.stop();
-    await temp?.remove();
+    await fixture.stop();
   });
 
   test("reads past the budget get -32007", async () => {

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 
-import {
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useServerFixture } from "../support/server-fixture.js";
+import { forEachStore } from "../support/stores.js";
 
 /** Sends raw HTTP/1.1 text and returns the status line of the reply. */
 function rawStatusLine(port: number, request: string): Promise<string> {
@@ -31,23 +27,12 @@ const upgradeHeaders =
   "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-describe("malformed request targets", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-
-  before(async () => {
-    temp = await createTempStore();
-    server = await startServer({ store: temp.store });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await temp?.remove();
-  });
+forEachStore("malformed request targets", (kind) => {
+  const fixture = useServerFixture(kind);
 
   test("plain request gets 404", async () => {
     const status = await rawStatusLine(
-      server.port,
+      fixture.server.port,
       "GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert.match(status, /^HTTP\/1\.1 404/);
@@ -55,16 +40,16 @@ describe("malformed request targets", () => {
 
   test("upgrade request gets 404", async () => {
     const status = await rawStatusLine(
-      server.port,
+      fixture.server.port,
       `GET //[ HTTP/1.1\r\n${upgradeHeaders}`,
     );
     assert.match(status, /^HTTP\/1\.1 404/);
   });
 
   test("server still serves afterwards", async () => {
-    const response = await fetch(`${server.httpUrl}/healthz`);
+    const response = await fetch(`${fixture.server.httpUrl}/healthz`);
     assert.equal(response.status, 200);
     await response.body?.cancel();
-    assert.equal(server.process.exitCode, null);
+    assert.equal(fixture.server.process.exitCode, null);
   });
 });

@@ -1,47 +1,29 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 
 import WebSocket from "ws";
 
 import { TestClient } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useServerFixture } from "../support/server-fixture.js";
+import { forEachStore } from "../support/stores.js";
 
 const namespace = "tenant:acme/limits";
 const requestsPerSecond = 5;
 const pingIntervalMs = 200;
 
-describe("rate limit and liveness", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-  let apiKey: string;
-
-  before(async () => {
-    temp = await createTempStore();
-    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({
-      store: temp.store,
-      args: [
-        "--max-requests-per-second",
-        String(requestsPerSecond),
-        "--ping-interval-ms",
-        String(pingIntervalMs),
-      ],
-    });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await temp?.remove();
+forEachStore("rate limit and liveness", (kind) => {
+  const fixture = useServerFixture(kind, {
+    keys: { acme: { tenant: "acme" } },
+    args: [
+      "--max-requests-per-second",
+      String(requestsPerSecond),
+      "--ping-interval-ms",
+      String(pingIntervalMs),
+    ],
   });
 
   test("requests over the rate get -32007", async () => {
-    const client = await TestClient.connect(server.url, { apiKey });
+    const client = await fixture.connect("acme");
     const responses = await Promise.all(
       Array.from({ length: requestsPerSecond * 3 }, (_, index) =>
         client.request("kv/set", { namespace, key: `k${index}`, value: index }),
@@ -70,12 +52,12 @@ describe("rate limit and liveness", () => {
     { timeout: 10_000 },
     async () => {
       // autoPong: false makes this client ignore pings, as a dead peer would.
-      const silent = new WebSocket(server.url, {
-        headers: { authorization: `Bearer ${apiKey}` },
+      const silent = new WebSocket(fixture.server.url, {
+        headers: { authorization: `Bearer ${fixture.keys.acme.key}` },
         autoPong: false,
       });
       const opened = new Promise((resolve) => silent.once("open", resolve));
-      const answering = await TestClient.connect(server.url, { apiKey });
+      const answering = await fixture.connect("acme");
       await opened;
 
       const closeCode = await new Promise<number>((resolve) =>

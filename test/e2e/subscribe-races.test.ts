@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 
 import { TestClient } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useServerFixture } from "../support/server-fixture.js";
+import { forEachStore } from "../support/stores.js";
 
 /** Sends requests in one text frame as a JSON-RPC batch. */
 function sendBatch(
@@ -31,24 +26,13 @@ function sendBatch(
   });
 }
 
-describe("subscriptions sent together", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-  let apiKey: string;
-
-  before(async () => {
-    temp = await createTempStore();
-    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({ store: temp.store });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await temp?.remove();
+forEachStore("subscriptions sent together", (kind) => {
+  const fixture = useServerFixture(kind, {
+    keys: { acme: { tenant: "acme" } },
   });
 
   test("cap holds within one batch", async () => {
-    const client = await TestClient.connect(server.url, { apiKey });
+    const client = await fixture.connect("acme");
     const requests = Array.from({ length: 70 }, (_, index) => ({
       method: "watch/subscribe",
       params: { namespace: `tenant:acme/cap/n${index}` },
@@ -67,7 +51,7 @@ describe("subscriptions sent together", () => {
   });
 
   test("duplicate fromSeq subscribe refused", async () => {
-    const writer = await TestClient.connect(server.url, { apiKey });
+    const writer = await fixture.connect("acme");
     const namespace = "tenant:acme/dup";
     for (let index = 0; index < 5; index++) {
       await writer.call("kv/set", {
@@ -76,7 +60,7 @@ describe("subscriptions sent together", () => {
         value: index,
       });
     }
-    const client = await TestClient.connect(server.url, { apiKey });
+    const client = await fixture.connect("acme");
     const request = {
       method: "watch/subscribe",
       params: { namespace, fromSeq: 0 },
@@ -94,7 +78,7 @@ describe("subscriptions sent together", () => {
   });
 
   test("storeId checked on resubscribe", async () => {
-    const client = await TestClient.connect(server.url, { apiKey });
+    const client = await fixture.connect("acme");
     const namespace = "tenant:acme/resubscribe";
     await client.call("watch/subscribe", { namespace });
 
@@ -108,7 +92,7 @@ describe("subscriptions sent together", () => {
   });
 
   test("unsubscribe waits for earlier subscribe", async () => {
-    const client = await TestClient.connect(server.url, { apiKey });
+    const client = await fixture.connect("acme");
     const namespace = "tenant:acme/ordered";
     const [subscribed, unsubscribed] = await sendBatch(
       client,
@@ -146,31 +130,20 @@ function routeChanges(
   return delivered;
 }
 
-describe("overlapping replays", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-  let apiKey: string;
-
-  before(async () => {
-    temp = await createTempStore();
-    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({ store: temp.store });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await temp?.remove();
+forEachStore("overlapping replays", (kind) => {
+  const fixture = useServerFixture(kind, {
+    keys: { acme: { tenant: "acme" } },
   });
 
   test("narrow then broad loses nothing", async () => {
-    const writer = await TestClient.connect(server.url, { apiKey });
+    const writer = await fixture.connect("acme");
     const value = "r".repeat(20_000);
     for (let index = 1; index <= 200; index++) {
       const namespace = index % 2 ? "tenant:acme/a" : "tenant:acme/b";
       await writer.call("kv/set", { namespace, key: `k${index}`, value });
     }
 
-    const reader = await TestClient.connect(server.url, { apiKey });
+    const reader = await fixture.connect("acme");
     const subscriptions = ["tenant:acme/a", "tenant:acme"];
     const responses = await sendBatch(
       reader,
@@ -202,28 +175,15 @@ describe("overlapping replays", () => {
   });
 });
 
-describe("replay of large history", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-  let apiKey: string;
-
-  before(async () => {
-    temp = await createTempStore();
-    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({
-      store: temp.store,
-      args: ["--max-outbound-bytes", String(1024 * 1024)],
-    });
-  });
-
-  after(async () => {
-    await server?.stop();
-    await temp?.remove();
+forEachStore("replay of large history", (kind) => {
+  const fixture = useServerFixture(kind, {
+    keys: { acme: { tenant: "acme" } },
+    args: ["--max-outbound-bytes", String(1024 * 1024)],
   });
 
   test("paced replay never trips 4008", async () => {
     const namespace = "tenant:acme/large";
-    const writer = await TestClient.connect(server.url, { apiKey });
+    const writer = await fixture.connect("acme");
     const value = "v".repeat(60_000);
     // 120 changes of 60 KB: about 7 times the outbound limit.
     for (let round = 0; round < 12; round++) {
@@ -238,7 +198,7 @@ describe("replay of large history", () => {
       );
     }
 
-    const reader = await TestClient.connect(server.url, { apiKey });
+    const reader = await fixture.connect("acme");
     const subscribed = await reader.call("watch/subscribe", {
       namespace,
       fromSeq: 0,
@@ -262,7 +222,7 @@ describe("replay of large history", () => {
 
   test("live writes during replay lose nothing", async () => {
     const namespace = "tenant:acme/busy";
-    const writer = await TestClient.connect(server.url, { apiKey });
+    const writer = await fixture.connect("acme");
     const value = "w".repeat(60_000);
     for (let round = 0; round < 10; round++) {
       await Promise.all(
@@ -276,7 +236,7 @@ describe("replay of large history", () => {
       );
     }
 
-    const reader = await TestClient.connect(server.url, { apiKey });
+    const reader = await fixture.connect("acme");
     const subscribed = await reader.call("watch/subscribe", {
       namespace,
       fromSeq: 0,
