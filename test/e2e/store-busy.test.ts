@@ -4,38 +4,31 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 
 import { TestClient } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { ServerFixture } from "../support/server-fixture.js";
 
 const namespace = "tenant:acme/busy";
 
 describe("store locked by another process", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
+  // The test locks the SQLite file itself, so it runs on SQLite only.
+  const fixture = new ServerFixture("sqlite", {
+    keys: { acme: { tenant: "acme" } },
+  });
   let client: TestClient;
 
   before(async () => {
-    temp = await createTempStore();
-    const apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({ store: temp.store });
-    client = await TestClient.connect(server.url, { apiKey });
+    await fixture.start();
+    client = await fixture.connect("acme");
     await client.call("kv/set", { namespace, key: "before", value: 1 });
   });
 
   after(async () => {
     await client?.close();
-    await server?.stop();
-    await temp?.remove();
+    await fixture.stop();
   });
 
   test("write fails with -32001, then recovers", async () => {
     // Another process holds the write lock, as a stuck tool would.
-    const other = new Database(temp.file, { timeout: 0 });
+    const other = new Database(fixture.store.file!, { timeout: 0 });
     other.exec("BEGIN IMMEDIATE");
     try {
       const error = await client.callError("kv/set", {

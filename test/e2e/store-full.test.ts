@@ -2,34 +2,25 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { TestClient } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { ServerFixture } from "../support/server-fixture.js";
 
 const namespace = "tenant:acme/full";
 const maxStoreBytes = 256 * 1024;
 
 describe("store refusing writes", () => {
-  let temp: TempStore;
-  let server: ServerProcess;
-  let apiKey: string;
+  // The test expects SQLITE_FULL from a full file, so it runs on SQLite only.
+  const fixture = new ServerFixture("sqlite", {
+    keys: { acme: { tenant: "acme" } },
+    args: ["--max-store-bytes", String(maxStoreBytes)],
+  });
   let client: TestClient;
   let lastAcknowledged: { key: string; seq: number; version: number };
   let failure: Record<string, any>;
   let failedKey: string;
 
   before(async () => {
-    temp = await createTempStore();
-    apiKey = (await createKey(temp.store, { tenant: "acme" })).key;
-    server = await startServer({
-      store: temp.store,
-      args: ["--max-store-bytes", String(maxStoreBytes)],
-    });
-    client = await TestClient.connect(server.url, { apiKey });
+    await fixture.start();
+    client = await fixture.connect("acme");
 
     // Fill the file with distinct keys until a write is refused. 8 KiB
     // values reach a 256 KiB file within a few dozen writes.
@@ -57,8 +48,7 @@ describe("store refusing writes", () => {
 
   after(async () => {
     await client?.close();
-    await server?.stop();
-    await temp?.remove();
+    await fixture.stop();
   });
 
   test("write fails with -32001 and a reason", () => {
@@ -84,7 +74,7 @@ describe("store refusing writes", () => {
   });
 
   test("readyz answers 503 while full", async () => {
-    const response = await fetch(`${server.httpUrl}/readyz`);
+    const response = await fetch(`${fixture.server.httpUrl}/readyz`);
     assert.equal(response.status, 503);
     await response.body?.cancel();
   });
@@ -96,9 +86,8 @@ describe("store refusing writes", () => {
 
   test("restart with room continues the seq", async () => {
     await client.close();
-    await server.stop();
-    server = await startServer({ store: temp.store });
-    client = await TestClient.connect(server.url, { apiKey });
+    await fixture.restart([]);
+    client = await fixture.connect("acme");
 
     const result = await client.call("kv/set", {
       namespace,
@@ -107,7 +96,7 @@ describe("store refusing writes", () => {
     });
     assert.equal(result.seq, lastAcknowledged.seq + 1);
 
-    const ready = await fetch(`${server.httpUrl}/readyz`);
+    const ready = await fetch(`${fixture.server.httpUrl}/readyz`);
     assert.equal(ready.status, 200);
     await ready.body?.cancel();
   });
