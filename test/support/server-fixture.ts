@@ -38,7 +38,7 @@ export class ServerFixture<KeyName extends string = never> {
   readonly kind: StoreKind;
   private readonly options: ServerFixtureOptions<KeyName>;
   private testStore: TestStore | undefined;
-  private process: ServerProcess | undefined;
+  private serverProcess: ServerProcess | undefined;
   private createdKeys: Record<KeyName, CreatedKey> | undefined;
 
   constructor(kind: StoreKind, options: ServerFixtureOptions<KeyName> = {}) {
@@ -52,7 +52,7 @@ export class ServerFixture<KeyName extends string = never> {
   }
 
   get server(): ServerProcess {
-    return this.process ?? notStarted("server");
+    return this.serverProcess ?? notStarted("server");
   }
 
   /** The keys of `options.keys`, by the same names. */
@@ -78,7 +78,7 @@ export class ServerFixture<KeyName extends string = never> {
       this.testStore.store,
       this.options.keys ?? ({} as Record<KeyName, KeySpec>),
     );
-    this.process = await this.startProcess(this.options.args);
+    this.serverProcess = await this.startProcess(this.options.args);
   }
 
   /**
@@ -87,15 +87,15 @@ export class ServerFixture<KeyName extends string = never> {
    */
   async restart(args?: string[]): Promise<ServerProcess> {
     await this.server.stop();
-    this.process = undefined;
-    this.process = await this.startProcess(args ?? this.options.args);
-    return this.process;
+    this.serverProcess = undefined;
+    this.serverProcess = await this.startProcess(args ?? this.options.args);
+    return this.serverProcess;
   }
 
   /** Stops the server and deletes the store, whatever `start` got to. */
   async stop(): Promise<void> {
     try {
-      await this.process?.stop();
+      await this.serverProcess?.stop();
     } finally {
       await this.testStore?.remove();
     }
