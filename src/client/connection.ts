@@ -388,9 +388,11 @@ export class Connection {
     this.generation++;
     const socket = this.socket;
     this.socket = undefined;
+    // Watches end first: their own pending subscribe must not end them
+    // with the error meant for the caller's calls.
+    this.hooks.onStop(reported ? error : undefined);
     for (const call of [...this.calls.values()]) this.fail(call, error);
     this.setState(reported ? { state: "closed", error } : { state: "closed" });
-    this.hooks.onStop(reported ? error : undefined);
     socket?.close(1000, "client closed");
   }
 
