@@ -9,13 +9,13 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Parses JSON text, or throws a UsageError that names `what`. */
-export function parseJson(text: string, what: string): unknown {
+/** Parses JSON text, or throws a UsageError that names the input. */
+export function parseJson(text: string, inputName: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
     throw new UsageError(
-      `${what} is not valid JSON (${(error as Error).message}); quote JSON strings, e.g. '"dark"', or pass --string to store text.`,
+      `${inputName} is not valid JSON (${(error as Error).message}); quote JSON strings, e.g. '"dark"', or pass --string to store text.`,
     );
   }
 }

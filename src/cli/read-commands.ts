@@ -11,6 +11,23 @@ import { printDocument } from "./client-output.js";
 /** The server's maximum page size for kv/list and kv/namespaces. */
 const maxPageSize = 1000;
 
+function pageSize(limit: number | undefined): number {
+  return Math.min(maxPageSize, limit ?? maxPageSize);
+}
+
+/** Prints the items of every page, one per line, and stops after `limit`. */
+async function printItems(
+  pages: AsyncGenerator<{ items: unknown[] }>,
+  limit = Infinity,
+): Promise<void> {
+  let remaining = limit;
+  for await (const page of pages) {
+    for (const item of page.items.slice(0, remaining)) printDocument(item);
+    remaining -= page.items.length;
+    if (remaining <= 0) return;
+  }
+}
+
 export function getCommand(): Command {
   return clientCommand("get")
     .description(
@@ -43,19 +60,12 @@ export function listCommand(): Command {
         flags: ConnectionFlags & { prefix?: string; limit?: number },
       ) => {
         await runWithClient("list", flags, async (client) => {
-          let remaining = flags.limit ?? Infinity;
           const pages = client.listPages({
             namespace,
             prefix: flags.prefix,
-            limit: Math.min(maxPageSize, remaining),
+            limit: pageSize(flags.limit),
           });
-          for await (const page of pages) {
-            for (const item of page.items.slice(0, remaining)) {
-              printDocument(item);
-            }
-            remaining -= page.items.length;
-            if (remaining <= 0) break;
-          }
+          await printItems(pages, flags.limit);
         });
       },
     );
@@ -78,18 +88,11 @@ export function namespacesCommand(): Command {
         flags: ConnectionFlags & { limit?: number },
       ) => {
         await runWithClient("namespaces", flags, async (client) => {
-          let remaining = flags.limit ?? Infinity;
           const pages = client.namespacePages({
             namespace,
-            limit: Math.min(maxPageSize, remaining),
+            limit: pageSize(flags.limit),
           });
-          for await (const page of pages) {
-            for (const item of page.items.slice(0, remaining)) {
-              printDocument(item);
-            }
-            remaining -= page.items.length;
-            if (remaining <= 0) break;
-          }
+          await printItems(pages, flags.limit);
         });
       },
     );

@@ -183,8 +183,8 @@ function driveWatch(
       throw error;
     }
   })();
-  // The rejection reaches whoever awaits `done`; without this, a caller
-  // who only passed onError would get an unhandled rejection.
+  // A caller that awaits `done` still gets the rejection. This handler
+  // keeps a caller that only passed onError from an unhandled rejection.
   done.catch(() => {});
   return { watch, done, close: () => watch.close() };
 }

@@ -6,11 +6,11 @@ import { openSocket, socketOpen, type WebSocketLike } from "./socket.js";
 import type { ConnectionState, StatusEvent, StatusListener } from "./status.js";
 
 /**
- * How a call is treated when the connection drops before its response:
- * a read is sent again after reconnecting; a write may already have been
- * applied, so it fails with OutcomeUnknown; a control call (the watches'
- * own subscribe and unsubscribe) is dropped without a word, because the
- * watch makes it again.
+ * The kind of a call, which decides what happens when the connection drops
+ * before its response. A read is sent again after reconnecting. A write
+ * may already have been applied, so it fails with OutcomeUnknown. A
+ * control call (a watch's own subscribe or unsubscribe) is discarded,
+ * because the watch subscribes again on the next connection.
  */
 export type CallKind = "read" | "write" | "control";
 
@@ -21,6 +21,8 @@ export interface Call {
   /** Runs inside the message callback that received the response. */
   onResult(result: unknown): void;
   onError(error: KvError): void;
+  /** Runs when a control call is discarded because the connection dropped. */
+  onDropped?(): void;
 }
 
 interface PendingCall extends Call {
@@ -29,7 +31,7 @@ interface PendingCall extends Call {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** What the watches need to hear from the connection. */
+/** Callbacks through which the connection drives the watches. */
 export interface ConnectionHooks {
   /** Runs on every open, before queued calls are sent. */
   onOpen(): void;
@@ -58,6 +60,10 @@ export class Connection {
   private reconnectAttempt = 0;
   private everOpened = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The attempt in progress, so that stop() can abandon it. */
+  private connecting:
+    | { timer: ReturnType<typeof setTimeout>; socket?: WebSocketLike }
+    | undefined;
   private stopError: KvError | undefined;
   private nextId = 1;
   /** Calls without a response, in id order (Map keeps insertion order). */
@@ -214,6 +220,7 @@ export class Connection {
       if (settled || generation !== this.generation) return;
       settled = true;
       clearTimeout(connectTimer);
+      this.connecting = undefined;
       this.onAttemptFailed(code, reason, cause);
     };
     const connectTimer = setTimeout(() => {
@@ -223,6 +230,10 @@ export class Connection {
         `no connection within ${this.options.connectTimeoutMs} ms (connectTimeoutMs)`,
       );
     }, this.options.connectTimeoutMs);
+    const attemptState: NonNullable<typeof this.connecting> = {
+      timer: connectTimer,
+    };
+    this.connecting = attemptState;
 
     const events = {
       onOpen: () => {
@@ -233,6 +244,7 @@ export class Connection {
         settled = true;
         opened = true;
         clearTimeout(connectTimer);
+        this.connecting = undefined;
         this.onSocketOpen(socket!);
       },
       onMessage: (text: string) => {
@@ -250,7 +262,8 @@ export class Connection {
     openSocket(this.url, this.options.apiKey, events, this.options.WebSocket)
       .then((created) => {
         socket = created;
-        if (settled) created.close();
+        attemptState.socket = created;
+        if (settled || generation !== this.generation) created.close();
       })
       .catch((error: unknown) =>
         failAttempt(closeCodeAbnormal, String(error), error),
@@ -313,6 +326,7 @@ export class Connection {
       if (call.kind === "control") {
         this.calls.delete(call.id);
         clearTimeout(call.timer);
+        call.onDropped?.();
       } else if (code === closeCodeMessageTooBig) {
         this.fail(call, this.messageTooLarge(call, reason));
       } else if (call.kind === "write") {
@@ -376,15 +390,20 @@ export class Connection {
   }
 
   /**
-   * Ends the client for good. `error` fails the pending calls; `reported`
-   * says whether it is also the reason given to watches and listeners,
-   * which it is for every stop but close().
+   * Ends the client for good. `error` fails the pending calls. With
+   * `reported` set, which is every stop but close(), the watches and the
+   * status listeners receive the error too.
    */
   private stop(error: KvError, reported: boolean): void {
     if (this.state === "closed") return;
 
     this.stopError = error;
     clearTimeout(this.reconnectTimer);
+    if (this.connecting !== undefined) {
+      clearTimeout(this.connecting.timer);
+      this.connecting.socket?.close();
+      this.connecting = undefined;
+    }
     this.generation++;
     const socket = this.socket;
     this.socket = undefined;

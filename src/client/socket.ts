@@ -29,8 +29,8 @@ export interface SocketEvents {
 
 /**
  * Opens a WebSocket authenticated with `apiKey`. With the `ws` package the
- * key goes in the Authorization header; a native WebSocket cannot set
- * headers, so there it goes in the subprotocol list `kvstream.v1,
+ * key goes in the Authorization header. A native WebSocket cannot set
+ * headers, so there the key goes in the subprotocol list `kvstream.v1,
  * bearer.<key>`, which the server accepts for browsers.
  */
 export async function openSocket(

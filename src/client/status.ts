@@ -18,7 +18,7 @@ export type StatusEvent =
     }
   | {
       state: "closed";
-      /** Why the client stopped; absent after close(). */
+      /** The error that stopped the client; absent after close(). */
       error?: KvError;
     };
 

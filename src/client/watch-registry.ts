@@ -4,9 +4,9 @@ import type { Watch } from "./watch.js";
 
 /**
  * The watches of one client by namespace. It routes each watch/change to
- * every watch whose namespace is the change's or lies above it; each
- * watch drops the changes it has already taken, which a replay for
- * another watch may send again.
+ * every watch whose namespace is the change's or lies above it. Each
+ * watch drops the changes it has already taken, because a replay for
+ * another watch may send them again.
  */
 export class WatchRegistry {
   private readonly watches = new Map<string, Watch>();
@@ -44,7 +44,7 @@ export class WatchRegistry {
   }
 }
 
-/** Whether `namespace` is `watched` or lies below it. */
+/** Returns whether `namespace` is `watched` or lies below it. */
 function covers(watched: string, namespace: string): boolean {
   return namespace === watched || namespace.startsWith(`${watched}/`);
 }

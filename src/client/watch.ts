@@ -107,9 +107,18 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
     this.buffer.length = 0;
     this.end(undefined);
     if (wasSubscribed && this.connection.isOpen) {
-      await this.connection
-        .request("watch/unsubscribe", { namespace: this.namespace }, "control")
-        .catch(() => undefined);
+      // The watch has ended whatever the outcome, so every outcome,
+      // a drop included, just resolves.
+      await new Promise<void>((resolve) =>
+        this.connection.send({
+          method: "watch/unsubscribe",
+          params: { namespace: this.namespace },
+          kind: "control",
+          onResult: () => resolve(),
+          onError: () => resolve(),
+          onDropped: () => resolve(),
+        }),
+      );
     }
   }
 

@@ -36,6 +36,23 @@ function lines(result: CliResult): unknown[] {
     .map((line) => JSON.parse(line));
 }
 
+/**
+ * Runs a bash pipeline with pipefail, so that the exit status is the
+ * first failing command's, and returns it with stdout.
+ */
+function runPipeline(
+  pipeline: string,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-c", `set -o pipefail; ${pipeline}`], {
+      env: { ...process.env, ...env() },
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk) => (out += chunk));
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
 before(async () => {
   store = await createTempStore();
   server = await startServer({ store: store.store });
@@ -242,16 +259,8 @@ describe("lists in a pipe", () => {
   });
 
   it("list piped into a shell filter", async () => {
-    const script = `set -o pipefail; node "${cliPath}" list ${namespace} | grep -c '"value":"k0'`;
-    const result = await new Promise<{ code: number | null; out: string }>(
-      (resolve) => {
-        const child = spawn("bash", ["-c", script], {
-          env: { ...process.env, ...env() },
-        });
-        let out = "";
-        child.stdout.setEncoding("utf8").on("data", (chunk) => (out += chunk));
-        child.on("close", (code) => resolve({ code, out }));
-      },
+    const result = await runPipeline(
+      `node "${cliPath}" list ${namespace} | grep -c '"value":"k0'`,
     );
 
     assert.equal(result.code, 0);
@@ -259,16 +268,8 @@ describe("lists in a pipe", () => {
   });
 
   it("list into head exits 0", async () => {
-    const script = `set -o pipefail; node "${cliPath}" list ${namespace} | head -n 1`;
-    const result = await new Promise<{ code: number | null; out: string }>(
-      (resolve) => {
-        const child = spawn("bash", ["-c", script], {
-          env: { ...process.env, ...env() },
-        });
-        let out = "";
-        child.stdout.setEncoding("utf8").on("data", (chunk) => (out += chunk));
-        child.on("close", (code) => resolve({ code, out }));
-      },
+    const result = await runPipeline(
+      `node "${cliPath}" list ${namespace} | head -n 1`,
     );
 
     assert.equal(result.code, 0);

@@ -68,9 +68,13 @@ describe("SDK in a browser", { skip: skipReason, timeout: 60_000 }, () => {
     });
     browserPage = await context.newPage();
     await browserPage.goto(files.origin);
-    await browserPage.waitForFunction(() => (globalThis as any).sdkLoaded, null, {
-      timeout: 10_000,
-    });
+    await browserPage.waitForFunction(
+      () => (globalThis as any).sdkLoaded,
+      null,
+      {
+        timeout: 10_000,
+      },
+    );
   });
 
   after(async () => {

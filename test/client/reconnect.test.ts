@@ -61,14 +61,14 @@ function collect(client: KvClient, namespace: string, resumes: number[]) {
 async function waitUntil(
   condition: () => boolean,
   timeoutMs: number,
-  what: string,
+  description: string,
 ): Promise<void> {
   await withTimeout(
     (async () => {
       while (!condition()) await delay(20);
     })(),
     timeoutMs,
-    what,
+    description,
   );
 }
 

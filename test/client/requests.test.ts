@@ -206,6 +206,27 @@ describe("drops", () => {
     assert.equal(events.at(-1)?.state, "open");
   });
 
+  it("close while reconnecting ends watches", async () => {
+    const client = await open();
+    const watch = client.watch(namespace);
+    await server.kill();
+    await withTimeout(
+      (async () => {
+        while (client.state === "open") await delay(10);
+      })(),
+      5_000,
+      "waiting for the drop",
+    );
+    const queued = kvErrorOf(client.get({ namespace, key: "k" }));
+
+    await withTimeout(client.close(), 2_000, "close while reconnecting");
+    await restartServer();
+
+    assert.equal((await queued).code, ClientErrorCode.Closed);
+    assert.deepEqual(await watch.next(), { value: undefined, done: true });
+    assert.equal(client.state, "closed");
+  });
+
   it("unanswered write fails, unanswered read is resent", async () => {
     const client = await open();
     await client.set({ namespace, key: "resent", value: "v1" });

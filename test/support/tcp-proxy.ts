@@ -3,8 +3,8 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 /**
  * A TCP proxy on 127.0.0.1 in front of a local server. Pausing it stops
  * reading from the server on the open connections, so the server's unsent
- * data grows as it would for a client that stops reading; connections
- * made later are not paused.
+ * data grows as it would for a client that stops reading. Connections made
+ * later are not paused.
  */
 export interface TcpProxy {
   port: number;
