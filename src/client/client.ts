@@ -1,3 +1,4 @@
+import { alreadyWatching } from "./client-errors.js";
 import { Connection } from "./connection.js";
 import type { KvError } from "./kv-error.js";
 import { resolveOptions, type ClientOptions } from "./options.js";
@@ -21,7 +22,7 @@ import type {
   SetResult,
 } from "./types.js";
 import { WatchRegistry } from "./watch-registry.js";
-import { Watch, alreadyWatching, type WatchOptions } from "./watch.js";
+import { Watch, type WatchOptions } from "./watch.js";
 
 export interface CallbackWatchOptions extends WatchOptions {
   /** Receives the error that ends the watch; without it, await `done`. */

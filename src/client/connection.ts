@@ -1,5 +1,14 @@
 import { reconnectDelayMs } from "./backoff.js";
-import { ClientErrorCode, ErrorCode } from "./error-codes.js";
+import {
+  clientClosed,
+  connectFailed,
+  keyRejected,
+  messageTooLarge,
+  outcomeUnknown,
+  queueFull,
+  reconnectFailed,
+  timedOut,
+} from "./client-errors.js";
 import { KvError, kvErrorFromResponse } from "./kv-error.js";
 import type { ResolvedOptions } from "./options.js";
 import { openSocket, socketOpen, type WebSocketLike } from "./socket.js";
@@ -44,8 +53,13 @@ export interface ConnectionHooks {
 const closeCodeUnauthorized = 4401;
 const closeCodeMessageTooBig = 1009;
 const closeCodeAbnormal = 1006;
+
 /** Time in ms close() waits for the server's close frame. */
 const closeWaitMs = 1_000;
+
+// NOTE: the client sends no pings of its own, so a connection that dies
+// without a TCP close (a peer that vanished from the network) is noticed
+// only when a call times out; until then an idle watch waits.
 
 /**
  * One logical connection to a kvstream server over successive WebSockets:
@@ -108,13 +122,7 @@ export class Connection {
       return;
     }
     if (!this.isOpen && this.queuedCount() >= this.options.maxQueuedRequests) {
-      call.onError(
-        new KvError(
-          ClientErrorCode.QueueFull,
-          `${call.method} was rejected: ${this.options.maxQueuedRequests} calls already wait for the connection to return (maxQueuedRequests); retry later or raise the limit.`,
-          { data: { limit: this.options.maxQueuedRequests } },
-        ),
-      );
+      call.onError(queueFull(call.method, this.options.maxQueuedRequests));
       return;
     }
 
@@ -158,13 +166,7 @@ export class Connection {
         resolve();
       };
     });
-    this.stop(
-      new KvError(
-        ClientErrorCode.Closed,
-        "The client was closed before the call completed.",
-      ),
-      false,
-    );
+    this.stop(clientClosed(), false);
     if (socket !== undefined) await closed;
     else this.notifySocketClosed?.();
   }
@@ -194,16 +196,12 @@ export class Connection {
     if (call === undefined) return;
 
     this.calls.delete(id);
-    const ms = this.options.requestTimeoutMs;
-    const outcome =
-      call.kind === "write" && call.sent
-        ? " The write may or may not have been applied; read the key, or resend with cas."
-        : "";
     call.onError(
-      new KvError(
-        ClientErrorCode.Timeout,
-        `${call.method} timed out after ${ms} ms (requestTimeoutMs).${outcome}`,
-        { data: { method: call.method, timeoutMs: ms, sent: call.sent } },
+      timedOut(
+        call.method,
+        this.options.requestTimeoutMs,
+        call.sent,
+        call.kind === "write",
       ),
     );
   }
@@ -328,9 +326,9 @@ export class Connection {
         clearTimeout(call.timer);
         call.onDropped?.();
       } else if (code === closeCodeMessageTooBig) {
-        this.fail(call, this.messageTooLarge(call, reason));
+        this.fail(call, messageTooLarge(call.method, reason));
       } else if (call.kind === "write") {
-        this.fail(call, this.outcomeUnknown(call, code));
+        this.fail(call, outcomeUnknown(call.method, code));
       } else {
         call.sent = false;
       }
@@ -339,7 +337,7 @@ export class Connection {
 
     this.hooks.onDisconnect();
     if (code === closeCodeUnauthorized) {
-      this.stop(this.keyRejected(reason), true);
+      this.stop(keyRejected(reason), true);
       return;
     }
     this.scheduleReconnect(code, reason);
@@ -348,11 +346,7 @@ export class Connection {
   private onAttemptFailed(code: number, reason: string, cause: unknown): void {
     if (this.state === "closed") return;
     if (!this.everOpened) {
-      const error = new KvError(
-        ClientErrorCode.ConnectFailed,
-        `Could not connect to ${this.url}: ${reason}. Check the URL and that the server runs.`,
-        { data: { url: this.url, closeCode: code }, cause },
-      );
+      const error = connectFailed(this.url, code, reason, cause);
       this.stop(error, true);
       this.rejectFirstOpen(error);
       return;
@@ -364,14 +358,7 @@ export class Connection {
     this.reconnectAttempt++;
     const attempt = this.reconnectAttempt;
     if (attempt > this.options.maxReconnectAttempts) {
-      this.stop(
-        new KvError(
-          ClientErrorCode.ConnectFailed,
-          `Reconnecting to ${this.url} failed ${attempt - 1} times in a row (maxReconnectAttempts); the client stopped.`,
-          { data: { url: this.url, closeCode: code, closeReason: reason } },
-        ),
-        true,
-      );
+      this.stop(reconnectFailed(this.url, attempt - 1, code, reason), true);
       return;
     }
     const delayMs = reconnectDelayMs(
@@ -424,29 +411,5 @@ export class Connection {
   private setState(event: StatusEvent): void {
     this.state = event.state;
     for (const listener of [...this.listeners]) listener(event);
-  }
-
-  private outcomeUnknown(call: PendingCall, code: number): KvError {
-    return new KvError(
-      ClientErrorCode.OutcomeUnknown,
-      `The connection was lost (close code ${code}) after ${call.method} was sent and before its response; the write may or may not have been applied. Read the key, or resend with cas.`,
-      { data: { method: call.method, closeCode: code } },
-    );
-  }
-
-  private messageTooLarge(call: PendingCall, reason: string): KvError {
-    return new KvError(
-      ClientErrorCode.MessageTooLarge,
-      `The server closed the connection with 1009 (${reason || "message too big"}) while ${call.method} was unanswered: a request was larger than the server's --max-message-bytes. Split it into smaller calls; it was not resent.`,
-      { data: { method: call.method, closeCode: closeCodeMessageTooBig } },
-    );
-  }
-
-  private keyRejected(reason: string): KvError {
-    return new KvError(
-      ErrorCode.Unauthorized,
-      `The server closed the connection with 4401 (${reason || "no valid API key"}): the API key is missing, invalid or revoked. Create a key with \`kvstream keys create\` and connect with it.`,
-      { data: { closeCode: closeCodeUnauthorized, closeReason: reason } },
-    );
   }
 }

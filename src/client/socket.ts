@@ -41,6 +41,8 @@ export async function openSocket(
 ): Promise<WebSocketLike> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   let socket: WebSocketLike;
+  // NOTE: tests cover `ws` on Node 20 and Chromium's WebSocket; Node 22's
+  // global WebSocket takes this branch too but has not been run here.
   if (WebSocketClass !== undefined || native !== undefined) {
     const Constructor = (WebSocketClass ?? native)!;
     socket = new Constructor(url, ["kvstream.v1", `bearer.${apiKey}`]);

@@ -1,5 +1,4 @@
-import { ClientErrorCode } from "./error-codes.js";
-import { KvError } from "./kv-error.js";
+import type { KvError } from "./kv-error.js";
 import type { Connection } from "./connection.js";
 import type { Change, SubscribeParams, SubscribeResult } from "./types.js";
 
@@ -215,12 +214,4 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
       onError: () => {},
     });
   }
-}
-
-export function alreadyWatching(namespace: string): KvError {
-  return new KvError(
-    ClientErrorCode.AlreadyWatching,
-    `This client already watches ${namespace}; iterate that watch, or close it before watching the namespace again.`,
-    { data: { namespace } },
-  );
 }
