@@ -42,12 +42,11 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
   private phase: Phase = "pending";
   private subscribedBefore = false;
   private readonly buffer: Change[] = [];
-  private waiter:
-    | {
-        resolve(result: IteratorResult<Change>): void;
-        reject(error: unknown): void;
-      }
-    | undefined;
+  /** Pending next() calls, oldest first; non-empty only while the buffer is empty. */
+  private readonly waiters: Array<{
+    resolve(result: IteratorResult<Change>): void;
+    reject(error: unknown): void;
+  }> = [];
   private failure: KvError | undefined;
 
   constructor(
@@ -87,7 +86,7 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
       return Promise.resolve({ value: undefined, done: true });
     }
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.waiters.push({ resolve, reject });
     });
   }
 
@@ -152,9 +151,8 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
       return;
     }
     this.lastSeq = change.seq;
-    const waiter = this.waiter;
+    const waiter = this.waiters.shift();
     if (waiter !== undefined) {
-      this.waiter = undefined;
       waiter.resolve({ value: change, done: false });
     } else {
       this.buffer.push(change);
@@ -176,14 +174,19 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
 
     this.phase = "ended";
     this.onEnded(this);
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    if (error !== undefined) {
-      if (waiter !== undefined) waiter.reject(error);
-      else this.failure = error;
-    } else {
-      waiter?.resolve({ value: undefined, done: true });
+    const waiters = this.waiters.splice(0);
+    if (error === undefined) {
+      for (const waiter of waiters) {
+        waiter.resolve({ value: undefined, done: true });
+      }
+      return;
     }
+    // The first waiting reader gets the error, later ones the end, as a
+    // reader that calls next() after the error would.
+    const [first, ...rest] = waiters;
+    if (first === undefined) this.failure = error;
+    else first.reject(error);
+    for (const waiter of rest) waiter.resolve({ value: undefined, done: true });
   }
 
   private onSubscribed(result: SubscribeResult): void {

@@ -232,6 +232,27 @@ describe("watch", () => {
     assert.equal(error.code, ErrorCode.Unauthorized);
   });
 
+  it("concurrent next calls get successive changes", async () => {
+    const client = await open();
+    const namespace = "tenant:acme/concurrent";
+    const watch = client.watch(namespace);
+    await client.get({ namespace, key: "sync" }).catch(() => undefined);
+    const first = watch.next();
+    const second = watch.next();
+
+    const seqs = await writeMany(namespace, 2);
+    const results = await withTimeout(
+      Promise.all([first, second]),
+      5_000,
+      "both changes",
+    );
+
+    assert.deepEqual(
+      results.map((result) => result.value?.seq),
+      seqs,
+    );
+  });
+
   it("close ends a waiting iteration", async () => {
     const client = await open();
     const watch = client.watch("tenant:acme/closing");
