@@ -1,0 +1,84 @@
+import { ClientErrorCode } from "./error-codes.js";
+import { KvError } from "./kv-error.js";
+import type { WebSocketConstructor } from "./socket.js";
+
+export interface ClientOptions {
+  /** The API key, `kvs_<id>_<secret>`. */
+  apiKey: string;
+  /** Time in ms a call waits for its response, queueing included. */
+  requestTimeoutMs?: number;
+  /** Time in ms one attempt to open the WebSocket may take. */
+  connectTimeoutMs?: number;
+  /** Delay in ms before the first reconnect attempt; doubles each time. */
+  initialReconnectDelayMs?: number;
+  /** Maximum delay in ms between reconnect attempts. */
+  maxReconnectDelayMs?: number;
+  /** Reconnect attempts in a row before the client stops; unlimited by default. */
+  maxReconnectAttempts?: number;
+  /** Calls that may wait for a connection while reconnecting. */
+  maxQueuedRequests?: number;
+  /** Changes one watch buffers for a reader that falls behind. */
+  maxBufferedChanges?: number;
+  /**
+   * The WebSocket class to use. By default the global WebSocket (browsers,
+   * Node 22 and later), otherwise the `ws` package.
+   */
+  WebSocket?: WebSocketConstructor;
+}
+
+export type ResolvedOptions = Required<Omit<ClientOptions, "WebSocket">> &
+  Pick<ClientOptions, "WebSocket">;
+
+export const defaultOptions = {
+  requestTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  initialReconnectDelayMs: 100,
+  maxReconnectDelayMs: 30_000,
+  maxReconnectAttempts: Infinity,
+  maxQueuedRequests: 1_000,
+  maxBufferedChanges: 1_000,
+} as const;
+
+const apiKeyPattern = /^[A-Za-z0-9_-]+$/;
+
+/** Fills in defaults and throws a KvError naming the first invalid option. */
+export function resolveOptions(options: ClientOptions): ResolvedOptions {
+  if (typeof options?.apiKey !== "string" || options.apiKey === "") {
+    throw invalidOption(
+      "apiKey is missing; pass the key that `kvstream keys create` printed",
+    );
+  }
+  if (!apiKeyPattern.test(options.apiKey)) {
+    throw invalidOption(
+      "apiKey is invalid: an API key contains only A-Z, a-z, 0-9, '_' and '-'",
+    );
+  }
+  const resolved: ResolvedOptions = { ...defaultOptions, ...options };
+  for (const name of Object.keys(defaultOptions) as Array<
+    keyof typeof defaultOptions
+  >) {
+    const value = resolved[name];
+    const valid =
+      typeof value === "number" &&
+      value >= 1 &&
+      (Number.isInteger(value) || value === Infinity);
+    if (!valid) {
+      throw invalidOption(
+        `${name} is invalid (${String(value)}); use a positive integer`,
+      );
+    }
+  }
+  if (resolved.maxReconnectDelayMs < resolved.initialReconnectDelayMs) {
+    throw invalidOption(
+      "maxReconnectDelayMs is below initialReconnectDelayMs; raise it or lower initialReconnectDelayMs",
+    );
+  }
+  return resolved;
+}
+
+function invalidOption(message: string): KvError {
+  return new KvError(
+    ClientErrorCode.InvalidOptions,
+    `Invalid option: ${message}.`,
+  );
+}

@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import {
+  connect,
+  type Change,
+  type KvClient,
+  type StatusEvent,
+} from "../../src/client/index.js";
+import { TestClient, type Message } from "../support/rpc-client.js";
+import {
+  createKey,
+  createTempStore,
+  startServer,
+  type CreatedKey,
+  type ServerProcess,
+  type TempStore,
+} from "../support/server-process.js";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import {
+  delay,
+  range,
+  setPipelined,
+  withTimeout,
+} from "../support/watch-helpers.js";
+
+/** Reads the store's retained history of `namespace` up to its latest seq. */
+async function readHistory(
+  url: string,
+  apiKey: string,
+  namespace: string,
+): Promise<Message[]> {
+  const reader = await TestClient.connect(url, { apiKey });
+  try {
+    const { seq } = await reader.call("watch/subscribe", {
+      namespace,
+      fromSeq: 0,
+    });
+    await reader.waitFor(
+      () => reader.changes.some((change) => change.seq >= seq),
+      30_000,
+    );
+    return reader.changes.filter((change) => change.seq <= seq);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Collects every change of a watch until `stop` resolves true. */
+function collect(client: KvClient, namespace: string, resumes: number[]) {
+  const changes: Change[] = [];
+  const watch = client.watch(namespace, {
+    onResume: ({ fromSeq }) => resumes.push(fromSeq),
+  });
+  const reading = (async () => {
+    for await (const change of watch) changes.push(change);
+  })();
+  return { changes, watch, reading };
+}
+
+async function waitUntil(
+  condition: () => boolean,
+  timeoutMs: number,
+  description: string,
+): Promise<void> {
+  await withTimeout(
+    (async () => {
+      while (!condition()) await delay(20);
+    })(),
+    timeoutMs,
+    description,
+  );
+}
+
+describe("watch across server restarts", { timeout: 120_000 }, () => {
+  const namespace = "tenant:acme/restarts";
+  const totalWrites = 400;
+  let store: TempStore;
+  let server: ServerProcess;
+  let key: CreatedKey;
+  let watcher: KvClient;
+  let writer: KvClient;
+  let watched: Change[];
+  let history: Message[];
+  const resumes: number[] = [];
+  const statuses: StatusEvent[] = [];
+  let acknowledged = 0;
+  let failedWrites = 0;
+
+  async function killAndRestart(): Promise<void> {
+    const port = server.port;
+    await server.kill();
+    server = await startServer({
+      store: store.store,
+      args: ["--port", String(port)],
+    });
+  }
+
+  before(async () => {
+    store = await createTempStore();
+    server = await startServer({ store: store.store });
+    key = await createKey(store.store, { tenant: "acme" });
+    watcher = await connect(server.url, { apiKey: key.key });
+    writer = await connect(server.url, { apiKey: key.key });
+    watcher.onStatus((event) => statuses.push(event));
+    const collected = collect(watcher, namespace, resumes);
+    watched = collected.changes;
+    await watcher.get({ namespace, key: "sync" }).catch(() => undefined);
+
+    const writing = (async () => {
+      for (let n = 1; n <= totalWrites; n++) {
+        try {
+          await writer.set({ namespace, key: `k${n % 10}`, value: n });
+          acknowledged++;
+        } catch {
+          // A write cut by the kill has an unknown outcome; the history
+          // read below is what counts.
+          failedWrites++;
+          await delay(20);
+        }
+      }
+    })();
+    await waitUntil(() => acknowledged >= 100, 30_000, "first writes");
+    await killAndRestart();
+    await waitUntil(() => acknowledged >= 250, 30_000, "writes after one kill");
+    await killAndRestart();
+    await withTimeout(writing, 60_000, "the writer");
+
+    history = await readHistory(server.url, key.key, namespace);
+    const latest = history.at(-1)!.seq;
+    await waitUntil(
+      () => watched.at(-1)?.seq === latest,
+      30_000,
+      "the watch to catch up",
+    );
+    await watcher.close();
+    await collected.reading;
+  });
+
+  after(async () => {
+    await watcher?.close();
+    await writer?.close();
+    await server?.stop();
+    await store?.remove();
+  });
+
+  it("watch matches the full history", () => {
+    assert.ok(history.length >= acknowledged, "every acknowledged write");
+    assert.deepEqual(
+      watched.map((change) => change.seq),
+      history.map((change) => change.seq),
+    );
+    assert.deepEqual(watched, history);
+  });
+
+  it("history is gapless and the writer went on", () => {
+    assert.deepEqual(
+      history.map((change) => change.seq),
+      range(1, history.length),
+    );
+    assert.ok(acknowledged + failedWrites === totalWrites);
+  });
+
+  it("watch resumed after each kill", () => {
+    assert.equal(resumes.length, 2);
+    const reconnects = statuses.filter(
+      (event) => event.state === "reconnecting",
+    );
+    assert.ok(reconnects.length >= 2);
+  });
+});
+
+describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
+  const root = "tenant:slow";
+  const rounds = 16;
+  const writesPerRound = 25;
+  const total = rounds * writesPerRound;
+  // 400 changes of about 60 KB, about 24 MB in all: far more than the
+  // 256 KiB outbound limit plus what the kernel's socket buffers absorb.
+  const filler = "x".repeat(60_000);
+  let store: TempStore;
+  let server: ServerProcess;
+  let proxy: TcpProxy;
+  let client: KvClient;
+  let writer: TestClient;
+  let watched: Change[];
+  const resumes: number[] = [];
+  const statuses: StatusEvent[] = [];
+
+  async function slowConsumerCloses(): Promise<number> {
+    const response = await fetch(`${server.httpUrl}/metrics`);
+    const text = await response.text();
+    const match = /^kvstream_slow_consumer_closes_total (\d+)/m.exec(text);
+    return match ? Number(match[1]) : 0;
+  }
+
+  before(async () => {
+    store = await createTempStore();
+    server = await startServer({
+      store: store.store,
+      args: ["--max-outbound-bytes", "262144"],
+    });
+    const { key } = await createKey(store.store, { tenant: "slow" });
+    proxy = await startTcpProxy(server.port);
+    client = await connect(proxy.url, { apiKey: key });
+    client.onStatus((event) => statuses.push(event));
+    writer = await TestClient.connect(server.url, { apiKey: key });
+    const collected = collect(client, root, resumes);
+    watched = collected.changes;
+    await client.get({ namespace: root, key: "sync" }).catch(() => undefined);
+
+    proxy.pause();
+    for (let round = 0; round < rounds; round++) {
+      await setPipelined(
+        writer,
+        range(1, writesPerRound).map((n) => ({
+          namespace: root,
+          key: `k${n}`,
+          value: `${round}:${n}:${filler}`,
+        })),
+      );
+    }
+    let closes = 0;
+    await withTimeout(
+      (async () => {
+        while ((closes = await slowConsumerCloses()) === 0) await delay(50);
+      })(),
+      20_000,
+      "the 4008 close",
+    );
+    assert.equal(closes, 1);
+    proxy.resume();
+    await waitUntil(
+      () => watched.length >= total,
+      60_000,
+      "the watch to catch up",
+    );
+  });
+
+  after(async () => {
+    await client?.close();
+    await writer?.close();
+    await proxy?.close();
+    await server?.stop();
+    await store?.remove();
+  });
+
+  it("resumed watch loses nothing", () => {
+    assert.deepEqual(
+      watched.map((change) => change.seq),
+      range(1, total),
+    );
+    assert.ok(
+      watched.every((change, index) => {
+        const round = Math.floor(index / writesPerRound);
+        const n = (index % writesPerRound) + 1;
+        return change.value === `${round}:${n}:${filler}`;
+      }),
+      "values match the writes",
+    );
+  });
+
+  it("client reconnected after the cut", () => {
+    const drop = statuses.find((event) => event.state === "reconnecting");
+    assert.ok(drop !== undefined, "a reconnect was scheduled");
+    assert.ok(
+      drop.closeCode === 4008 || drop.closeCode === 1006,
+      `close code ${drop.closeCode}`,
+    );
+    assert.equal(resumes.length, 1);
+    assert.ok(resumes[0] < total, "it resumed before the last change");
+  });
+});

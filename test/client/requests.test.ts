@@ -1,0 +1,280 @@
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+
+import {
+  ClientErrorCode,
+  ErrorCode,
+  KvClient,
+  connect,
+  type StatusEvent,
+} from "../../src/client/index.js";
+import { kvErrorOf } from "../support/client-helpers.js";
+import {
+  createKey,
+  createTempStore,
+  startServer,
+  type CreatedKey,
+  type ServerProcess,
+  type TempStore,
+} from "../support/server-process.js";
+import { delay, withTimeout } from "../support/watch-helpers.js";
+
+let store: TempStore;
+let server: ServerProcess;
+let key: CreatedKey;
+const clients: KvClient[] = [];
+const namespace = "tenant:acme/requests";
+
+async function open(
+  options: Partial<Parameters<typeof connect>[1]> = {},
+): Promise<KvClient> {
+  const client = await connect(server.url, { apiKey: key.key, ...options });
+  clients.push(client);
+  return client;
+}
+
+/** Starts the server again on the same port and store. */
+async function restartServer(): Promise<void> {
+  server = await startServer({
+    store: store.store,
+    args: ["--port", String(server.port)],
+  });
+}
+
+function stopProcess(): void {
+  server.process.kill("SIGSTOP");
+}
+
+function continueProcess(): void {
+  server.process.kill("SIGCONT");
+}
+
+before(async () => {
+  store = await createTempStore();
+  server = await startServer({ store: store.store });
+  key = await createKey(store.store, { tenant: "acme" });
+});
+
+afterEach(async () => {
+  continueProcess();
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+after(async () => {
+  await server?.stop();
+  await store?.remove();
+});
+
+describe("options", () => {
+  it("missing apiKey is InvalidOptions", () => {
+    assert.throws(
+      () => new KvClient(server.url, { apiKey: "" }),
+      (error: any) =>
+        error.code === ClientErrorCode.InvalidOptions &&
+        /apiKey is missing/.test(error.message),
+    );
+  });
+
+  it("non-integer timeout is InvalidOptions", () => {
+    assert.throws(
+      () => new KvClient(server.url, { apiKey: "k", requestTimeoutMs: 0.5 }),
+      (error: any) =>
+        error.code === ClientErrorCode.InvalidOptions &&
+        /requestTimeoutMs is invalid/.test(error.message),
+    );
+  });
+
+  it("unreachable server is ConnectFailed", async () => {
+    const error = await kvErrorOf(
+      connect("ws://127.0.0.1:1/stream", { apiKey: key.key }),
+    );
+
+    assert.equal(error.code, ClientErrorCode.ConnectFailed);
+    assert.equal(error.data?.url, "ws://127.0.0.1:1/stream");
+    assert.match(error.message, /ECONNREFUSED/);
+  });
+
+  it("wrong path is ConnectFailed", async () => {
+    const error = await kvErrorOf(
+      connect(`${server.httpUrl}/elsewhere`.replace("http", "ws"), {
+        apiKey: key.key,
+      }),
+    );
+
+    assert.equal(error.code, ClientErrorCode.ConnectFailed);
+    assert.match(error.message, /404/);
+  });
+});
+
+describe("timeouts and close", () => {
+  it("unanswered call times out", async () => {
+    const client = await open({ requestTimeoutMs: 300 });
+    stopProcess();
+
+    const error = await kvErrorOf(client.get({ namespace, key: "k" }));
+
+    assert.equal(error.code, ClientErrorCode.Timeout);
+    assert.deepEqual(error.data, {
+      method: "kv/get",
+      timeoutMs: 300,
+      sent: true,
+    });
+    continueProcess();
+  });
+
+  it("late response after a timeout is ignored", async () => {
+    const client = await open({ requestTimeoutMs: 300 });
+    stopProcess();
+    const error = await kvErrorOf(client.get({ namespace, key: "k" }));
+    continueProcess();
+
+    await client.set({ namespace, key: "after-timeout", value: 1 });
+    const entry = await client.get({ namespace, key: "after-timeout" });
+
+    assert.equal(error.code, ClientErrorCode.Timeout);
+    assert.equal(entry.value, 1);
+  });
+
+  it("timed-out write says its outcome is unknown", async () => {
+    const client = await open({ requestTimeoutMs: 300 });
+    stopProcess();
+
+    const error = await kvErrorOf(
+      client.set({ namespace, key: "slow", value: 1 }),
+    );
+
+    assert.equal(error.code, ClientErrorCode.Timeout);
+    assert.match(error.message, /may or may not have been applied/);
+  });
+
+  it("close rejects pending calls", async () => {
+    const client = await open();
+    stopProcess();
+    const pending = kvErrorOf(client.get({ namespace, key: "k" }));
+
+    await client.close();
+    const error = await pending;
+
+    assert.equal(error.code, ClientErrorCode.Closed);
+    assert.match(error.message, /closed before the call completed/);
+    assert.equal(client.state, "closed");
+  });
+
+  it("calls after close reject with Closed", async () => {
+    const client = await open();
+    await client.close();
+
+    const error = await kvErrorOf(client.get({ namespace, key: "k" }));
+
+    assert.equal(error.code, ClientErrorCode.Closed);
+  });
+});
+
+describe("drops", () => {
+  it("queue over its bound rejects with QueueFull", async () => {
+    const client = await open({ maxQueuedRequests: 3 });
+    const events: StatusEvent[] = [];
+    client.onStatus((event) => events.push(event));
+    await server.kill();
+    await withTimeout(
+      (async () => {
+        while (client.state === "open") await delay(10);
+      })(),
+      5_000,
+      "waiting for the drop",
+    );
+
+    const queued = [
+      client.set({ namespace, key: "queued", value: "sent later" }),
+      client.get({ namespace, key: "queued" }),
+      client.get({ namespace, key: "queued" }),
+    ];
+    const overflow = await kvErrorOf(client.get({ namespace, key: "queued" }));
+    await restartServer();
+    const [written, first, second] = await withTimeout(
+      Promise.all(queued),
+      15_000,
+      "queued calls after the restart",
+    );
+
+    assert.equal(overflow.code, ClientErrorCode.QueueFull);
+    assert.deepEqual(overflow.data, { limit: 3 });
+    assert.equal((written as { version: number }).version >= 1, true);
+    assert.equal((first as { value: unknown }).value, "sent later");
+    assert.equal((second as { value: unknown }).value, "sent later");
+    assert.ok(events.some((event) => event.state === "reconnecting"));
+    assert.equal(events.at(-1)?.state, "open");
+  });
+
+  it("close while reconnecting ends watches", async () => {
+    const client = await open();
+    const watch = client.watch(namespace);
+    await server.kill();
+    await withTimeout(
+      (async () => {
+        while (client.state === "open") await delay(10);
+      })(),
+      5_000,
+      "waiting for the drop",
+    );
+    const queued = kvErrorOf(client.get({ namespace, key: "k" }));
+
+    await withTimeout(client.close(), 2_000, "close while reconnecting");
+    await restartServer();
+
+    assert.equal((await queued).code, ClientErrorCode.Closed);
+    assert.deepEqual(await watch.next(), { value: undefined, done: true });
+    assert.equal(client.state, "closed");
+  });
+
+  it("unanswered write fails, unanswered read is resent", async () => {
+    const client = await open();
+    await client.set({ namespace, key: "resent", value: "v1" });
+    stopProcess();
+
+    const write = kvErrorOf(
+      client.set({ namespace, key: "unknown", value: 1 }),
+    );
+    const read = client.get({ namespace, key: "resent" });
+    await delay(100);
+    await server.kill();
+    await restartServer();
+
+    const writeError = await withTimeout(write, 15_000, "the write");
+    const entry = await withTimeout(read, 15_000, "the read");
+    assert.equal(writeError.code, ClientErrorCode.OutcomeUnknown);
+    assert.equal(writeError.data?.method, "kv/set");
+    assert.match(writeError.message, /may or may not have been applied/);
+    assert.equal(entry.value, "v1");
+  });
+
+  it("revoked key stops the client with Unauthorized", async () => {
+    const revocable = await createKey(store.store, { tenant: "acme" });
+    const client = await connect(server.url, { apiKey: revocable.key });
+    clients.push(client);
+    const events: StatusEvent[] = [];
+    client.onStatus((event) => events.push(event));
+    const { revokeKey } = await import("../support/server-process.js");
+
+    await revokeKey(store.store, revocable.id);
+    await withTimeout(
+      (async () => {
+        while (client.state !== "closed") await delay(20);
+      })(),
+      5_000,
+      "waiting for the 4401 close",
+    );
+    const error = await kvErrorOf(client.get({ namespace, key: "k" }));
+    await delay(500);
+
+    assert.equal(error.code, ErrorCode.Unauthorized);
+    assert.equal(error.data?.closeCode, 4401);
+    assert.match(error.message, /missing, invalid or revoked/);
+    assert.equal(
+      events.filter((event) => event.state === "connecting").length,
+      0,
+      "no reconnect attempt",
+    );
+    assert.equal(events.at(-1)?.state, "closed");
+  });
+});

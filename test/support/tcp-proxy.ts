@@ -1,0 +1,75 @@
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a local server. Pausing it stops
+ * reading from the server on the open connections, so the server's unsent
+ * data grows as it would for a client that stops reading. Connections made
+ * later are not paused.
+ */
+export interface TcpProxy {
+  port: number;
+  /** `ws://127.0.0.1:PORT/stream` through the proxy. */
+  url: string;
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+}
+
+interface ProxiedConnection {
+  client: Socket;
+  upstream: Socket;
+  paused: boolean;
+}
+
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const connections = new Set<ProxiedConnection>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, "127.0.0.1");
+    const connection: ProxiedConnection = { client, upstream, paused: false };
+    connections.add(connection);
+
+    client.pipe(upstream);
+    // Server to client by hand, so that pause() is not undone by the
+    // flow control of pipe().
+    upstream.on("data", (chunk) => {
+      if (!client.write(chunk)) upstream.pause();
+    });
+    upstream.on("end", () => client.end());
+    client.on("drain", () => {
+      if (!connection.paused) upstream.resume();
+    });
+    const forget = () => {
+      connections.delete(connection);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", forget).on("close", forget);
+    upstream.on("error", forget).on("close", forget);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}/stream`,
+    pause: () => {
+      for (const connection of connections) {
+        connection.paused = true;
+        connection.upstream.pause();
+      }
+    },
+    resume: () => {
+      for (const connection of connections) {
+        connection.paused = false;
+        connection.upstream.resume();
+      }
+    },
+    close: async () => {
+      for (const connection of connections) {
+        connection.client.destroy();
+        connection.upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
