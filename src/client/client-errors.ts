@@ -85,6 +85,18 @@ export function keyRejected(reason: string): KvError {
   );
 }
 
+export function notSerializable(
+  method: string,
+  reason: string,
+  cause: unknown,
+): KvError {
+  return new KvError(
+    ClientErrorCode.NotSerializable,
+    `${method} params cannot be sent as JSON (${reason}); pass finite numbers, strings, booleans, null, arrays and plain objects without cycles. Nothing was sent.`,
+    { data: { method }, cause },
+  );
+}
+
 export function alreadyWatching(namespace: string): KvError {
   return new KvError(
     ClientErrorCode.AlreadyWatching,

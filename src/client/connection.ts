@@ -11,6 +11,7 @@ import {
 } from "./client-errors.js";
 import { KvError, kvErrorFromResponse } from "./kv-error.js";
 import type { ResolvedOptions } from "./options.js";
+import { encodeRequest } from "./request-frame.js";
 import { openSocket, socketOpen, type WebSocketLike } from "./socket.js";
 import type { ConnectionState, StatusEvent, StatusListener } from "./status.js";
 
@@ -36,6 +37,8 @@ export interface Call {
 
 interface PendingCall extends Call {
   id: number;
+  /** The request as JSON text, encoded once when the call was made. */
+  frame: string;
   sent: boolean;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -127,10 +130,18 @@ export class Connection {
     }
 
     const id = this.nextId++;
+    // Encoding before queueing means a call that cannot be sent fails
+    // here, alone, instead of throwing later while the queue is flushed.
+    const frame = encodeRequest(id, call.method, call.params);
+    if (frame instanceof KvError) {
+      call.onError(frame);
+      return;
+    }
     const timeoutMs = this.options.requestTimeoutMs;
     const pending: PendingCall = {
       ...call,
       id,
+      frame,
       sent: false,
       timer: setTimeout(() => this.timeOut(id), timeoutMs),
     };
@@ -180,14 +191,7 @@ export class Connection {
   private transmit(call: PendingCall): void {
     const socket = this.socket;
     if (socket === undefined || socket.readyState !== socketOpen) return;
-    socket.send(
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: call.id,
-        method: call.method,
-        params: call.params,
-      }),
-    );
+    socket.send(call.frame);
     call.sent = true;
   }
 

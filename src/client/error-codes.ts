@@ -22,6 +22,8 @@ export const ClientErrorCode = {
   AlreadyWatching: -31007,
   /** An option passed to connect() is missing or invalid. */
   InvalidOptions: -31008,
+  /** A call's params cannot be encoded as JSON, so nothing was sent. */
+  NotSerializable: -31009,
 } as const;
 
 /**
