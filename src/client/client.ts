@@ -52,7 +52,10 @@ export async function connect(
 
 /** A kvstream client; one instance shares one connection between all calls. */
 export class KvClient {
-  /** Settles once the first connection attempt has opened or failed. */
+  /**
+   * Settles once the first connection attempt has opened or failed. A
+   * close() before that rejects it with Closed.
+   */
   readonly opened: Promise<void>;
   private readonly connection: Connection;
   private readonly watches = new WatchRegistry();

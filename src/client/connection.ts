@@ -90,7 +90,10 @@ export class Connection {
   private rejectFirstOpen!: (error: KvError) => void;
   private notifySocketClosed: (() => void) | undefined;
 
-  /** Settles when the first socket opens or the first attempt fails. */
+  /**
+   * Settles when the first socket opens, or rejects when the first attempt
+   * fails or the client stops before it.
+   */
   readonly firstOpen: Promise<void>;
 
   constructor(
@@ -102,6 +105,10 @@ export class Connection {
       this.resolveFirstOpen = resolve;
       this.rejectFirstOpen = reject;
     });
+    // A KvClient made with `new` need not await `opened`, and a failed
+    // first attempt must not then crash the process as an unhandled
+    // rejection. A caller that awaits it still gets the error.
+    this.firstOpen.catch(() => {});
     this.openNextSocket();
   }
 
@@ -350,9 +357,7 @@ export class Connection {
   private onAttemptFailed(code: number, reason: string, cause: unknown): void {
     if (this.state === "closed") return;
     if (!this.everOpened) {
-      const error = connectFailed(this.url, code, reason, cause);
-      this.stop(error, true);
-      this.rejectFirstOpen(error);
+      this.stop(connectFailed(this.url, code, reason, cause), true);
       return;
     }
     this.scheduleReconnect(code, reason);
@@ -403,6 +408,7 @@ export class Connection {
     this.hooks.onStop(reported ? error : undefined);
     for (const call of [...this.calls.values()]) this.fail(call, error);
     this.setState(reported ? { state: "closed", error } : { state: "closed" });
+    if (!this.everOpened) this.rejectFirstOpen(error);
     socket?.close(1000, "client closed");
   }
 

@@ -94,6 +94,44 @@ describe("options", () => {
     assert.match(error.message, /ECONNREFUSED/);
   });
 
+  it("unawaited failed open is handled", async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", record);
+    try {
+      const client = new KvClient("ws://127.0.0.1:1/stream", {
+        apiKey: key.key,
+      });
+      await withTimeout(
+        (async () => {
+          while (client.state !== "closed") await delay(10);
+        })(),
+        5_000,
+        "waiting for the failed open",
+      );
+      await delay(50);
+    } finally {
+      process.off("unhandledRejection", record);
+    }
+
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("close before open settles opened", async () => {
+    const client = new KvClient(server.url, { apiKey: key.key });
+    const closing = client.close();
+
+    const error = await withTimeout(
+      kvErrorOf(client.opened),
+      2_000,
+      "waiting for opened",
+    );
+    await closing;
+
+    assert.equal(error.code, ClientErrorCode.Closed);
+    assert.equal(client.state, "closed");
+  });
+
   it("wrong path is ConnectFailed", async () => {
     const error = await kvErrorOf(
       connect(`${server.httpUrl}/elsewhere`.replace("http", "ws"), {
