@@ -72,7 +72,7 @@ export function outcomeUnknown(method: string, closeCode: number): KvError {
 export function messageTooLarge(method: string, reason: string): KvError {
   return new KvError(
     ClientErrorCode.MessageTooLarge,
-    `The server closed the connection with 1009 (${reason || "message too big"}) while ${method} was unanswered: a request was larger than the server's --max-message-bytes. Split it into smaller calls; it was not resent.`,
+    `The server closed the connection with 1009 (${reason || "message too big"}): ${method} was the largest unanswered request, so it is taken to exceed the server's --max-message-bytes. Split it into smaller calls. It was not resent.`,
     { data: { method, closeCode: 1009 } },
   );
 }

@@ -330,14 +330,16 @@ export class Connection {
 
   private onDrop(code: number, reason: string): void {
     this.socket = undefined;
+    const oversized =
+      code === closeCodeMessageTooBig ? this.largestSentCall() : undefined;
     for (const call of [...this.calls.values()]) {
       if (!call.sent) continue;
-      if (call.kind === "control") {
+      if (call === oversized) {
+        this.fail(call, messageTooLarge(call.method, reason));
+      } else if (call.kind === "control") {
         this.calls.delete(call.id);
         clearTimeout(call.timer);
         call.onDropped?.();
-      } else if (code === closeCodeMessageTooBig) {
-        this.fail(call, messageTooLarge(call.method, reason));
       } else if (call.kind === "write") {
         this.fail(call, outcomeUnknown(call.method, code));
       } else {
@@ -352,6 +354,26 @@ export class Connection {
       return;
     }
     this.scheduleReconnect(code, reason);
+  }
+
+  /**
+   * Returns the sent, unanswered call with the largest frame. A 1009
+   * close names no request, and the server stops reading at the first
+   * frame over its limit, so the largest frame is taken to be that one.
+   */
+  private largestSentCall(): PendingCall | undefined {
+    const encoder = new TextEncoder();
+    let largest: PendingCall | undefined;
+    let largestBytes = -1;
+    for (const call of this.calls.values()) {
+      if (!call.sent) continue;
+      const bytes = encoder.encode(call.frame).byteLength;
+      if (bytes > largestBytes) {
+        largest = call;
+        largestBytes = bytes;
+      }
+    }
+    return largest;
   }
 
   private onAttemptFailed(code: number, reason: string, cause: unknown): void {

@@ -286,6 +286,36 @@ describe("drops", () => {
     assert.equal(entry.value, "v1");
   });
 
+  it("oversized frame fails only its call", async () => {
+    const client = await open();
+    await client.set({ namespace, key: "beside-oversized", value: "v1" });
+    // 20 values of 60,000 bytes make a frame over the default 1 MiB.
+    const operations = Array.from({ length: 20 }, (_, index) => ({
+      op: "set" as const,
+      namespace,
+      key: `oversized-${index}`,
+      value: "x".repeat(60_000),
+    }));
+
+    const oversized = kvErrorOf(client.batch({ operations }));
+    const read = client.get({ namespace, key: "beside-oversized" });
+    const write = kvErrorOf(
+      client.set({ namespace, key: "after-oversized", value: 1 }),
+    );
+    const batchError = await withTimeout(oversized, 10_000, "the batch");
+    const entry = await withTimeout(read, 10_000, "the read");
+    const writeError = await withTimeout(write, 10_000, "the write");
+    const unwritten = await kvErrorOf(
+      client.get({ namespace, key: "oversized-0" }),
+    );
+
+    assert.equal(batchError.code, ClientErrorCode.MessageTooLarge);
+    assert.equal(batchError.data?.method, "kv/batch");
+    assert.equal(entry.value, "v1");
+    assert.equal(writeError.code, ClientErrorCode.OutcomeUnknown);
+    assert.equal(unwritten.code, ErrorCode.NotFound);
+  });
+
   it("revoked key stops the client with Unauthorized", async () => {
     const revocable = await createKey(store.store, { tenant: "acme" });
     const client = await connect(server.url, { apiKey: revocable.key });
