@@ -56,6 +56,7 @@ export interface ConnectionHooks {
 const closeCodeUnauthorized = 4401;
 const closeCodeMessageTooBig = 1009;
 const closeCodeAbnormal = 1006;
+const closeCodeNormal = 1000;
 
 /** Time in ms close() waits for the server's close frame. */
 const closeWaitMs = 1_000;
@@ -187,6 +188,21 @@ export class Connection {
     this.stop(clientClosed(), false);
     if (socket !== undefined) await closed;
     else this.notifySocketClosed?.();
+  }
+
+  /**
+   * Gives up on the open socket as if it had dropped, without waiting for
+   * a close handshake that a stalled server would not complete: sent
+   * calls are handled as after any drop, and the client reconnects.
+   */
+  abandonSocket(reason: string): void {
+    const socket = this.socket;
+    if (socket === undefined || this.state !== "open") return;
+
+    // Events of the old socket no longer reach this connection.
+    this.generation++;
+    socket.close(closeCodeNormal, reason);
+    this.onDrop(closeCodeAbnormal, reason);
   }
 
   private queuedCount(): number {
@@ -333,13 +349,16 @@ export class Connection {
     const oversized =
       code === closeCodeMessageTooBig ? this.largestSentCall() : undefined;
     for (const call of [...this.calls.values()]) {
-      if (!call.sent) continue;
-      if (call === oversized) {
-        this.fail(call, messageTooLarge(call.method, reason));
-      } else if (call.kind === "control") {
+      if (call.kind === "control") {
+        // Also when unsent: a socket that was already closing leaves a
+        // call unsent, and the watch sends its own again on the next open.
         this.calls.delete(call.id);
         clearTimeout(call.timer);
         call.onDropped?.();
+      } else if (!call.sent) {
+        continue;
+      } else if (call === oversized) {
+        this.fail(call, messageTooLarge(call.method, reason));
       } else if (call.kind === "write") {
         this.fail(call, outcomeUnknown(call.method, code));
       } else {
@@ -431,7 +450,7 @@ export class Connection {
     for (const call of [...this.calls.values()]) this.fail(call, error);
     this.setState(reported ? { state: "closed", error } : { state: "closed" });
     if (!this.everOpened) this.rejectFirstOpen(error);
-    socket?.close(1000, "client closed");
+    socket?.close(closeCodeNormal, "client closed");
   }
 
   private fail(call: PendingCall, error: KvError): void {

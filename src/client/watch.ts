@@ -1,5 +1,6 @@
-import type { KvError } from "./kv-error.js";
 import type { Connection } from "./connection.js";
+import { ClientErrorCode } from "./error-codes.js";
+import type { KvError } from "./kv-error.js";
 import type { Change, SubscribeParams, SubscribeResult } from "./types.js";
 
 export interface WatchOptions {
@@ -137,7 +138,7 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
       // messages of one read synchronously, and a replayed change may sit
       // right behind this response.
       onResult: (result) => this.onSubscribed(result as SubscribeResult),
-      onError: (error) => this.end(error),
+      onError: (error) => this.onSubscribeFailed(error),
     });
   }
 
@@ -204,6 +205,19 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
         fromSeq: this.lastSeq,
       });
     }
+  }
+
+  /**
+   * Ends the watch with the error, except when a resubscribe timed out:
+   * the server may still run that subscribe later, so the connection is
+   * dropped and the watch resubscribes on the next one.
+   */
+  private onSubscribeFailed(error: KvError): void {
+    if (error.code !== ClientErrorCode.Timeout || !this.subscribedBefore) {
+      this.end(error);
+      return;
+    }
+    this.connection.abandonSocket(error.message);
   }
 
   private pause(): void {
