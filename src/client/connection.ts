@@ -75,7 +75,14 @@ export class Connection {
   private socket: WebSocketLike | undefined;
   /** Counts socket attempts; events of an older socket are ignored. */
   private generation = 0;
+  /**
+   * Reconnect attempts since the backoff last started over. It starts over
+   * once an open socket has proved to work (resetBackoffWhenStable), not
+   * on open, so that a server that fails every connection right after
+   * accepting it is not retried at the initial delay forever.
+   */
   private reconnectAttempt = 0;
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private everOpened = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** The attempt in progress, so that stop() can abandon it. */
@@ -298,7 +305,7 @@ export class Connection {
   private onSocketOpen(socket: WebSocketLike): void {
     this.socket = socket;
     this.everOpened = true;
-    this.reconnectAttempt = 0;
+    this.resetBackoffWhenStable();
     this.setState({ state: "open" });
     this.resolveFirstOpen();
 
@@ -310,7 +317,20 @@ export class Connection {
     }
   }
 
+  /**
+   * Starts the backoff over once the server has sent a message on the
+   * socket, or the socket has stayed open for maxReconnectDelayMs.
+   */
+  private resetBackoffWhenStable(): void {
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(
+      () => (this.reconnectAttempt = 0),
+      this.options.maxReconnectDelayMs,
+    );
+  }
+
   private onMessage(text: string): void {
+    this.reconnectAttempt = 0;
     let message: {
       id?: unknown;
       method?: unknown;
@@ -346,6 +366,7 @@ export class Connection {
 
   private onDrop(code: number, reason: string): void {
     this.socket = undefined;
+    clearTimeout(this.stableTimer);
     const oversized =
       code === closeCodeMessageTooBig ? this.largestSentCall() : undefined;
     for (const call of [...this.calls.values()]) {
@@ -436,6 +457,7 @@ export class Connection {
 
     this.stopError = error;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.stableTimer);
     if (this.connecting !== undefined) {
       clearTimeout(this.connecting.timer);
       this.connecting.socket?.close();
