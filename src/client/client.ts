@@ -1,7 +1,7 @@
 import { alreadyWatching } from "./client-errors.js";
 import { Connection } from "./connection.js";
 import type { KvError } from "./kv-error.js";
-import { resolveOptions, type ClientOptions } from "./options.js";
+import { checkUrl, resolveOptions, type ClientOptions } from "./options.js";
 import { paginate } from "./paginate.js";
 import type { ConnectionState, StatusListener } from "./status.js";
 import type {
@@ -62,6 +62,7 @@ export class KvClient {
   private readonly maxBufferedChanges: number;
 
   constructor(url: string, options: ClientOptions) {
+    checkUrl(url);
     const resolved = resolveOptions(options);
     this.maxBufferedChanges = resolved.maxBufferedChanges;
     this.connection = new Connection(url, resolved, {

@@ -20,7 +20,7 @@ export const ClientErrorCode = {
   MessageTooLarge: -31006,
   /** This client already watches the namespace. */
   AlreadyWatching: -31007,
-  /** An option passed to connect() is missing or invalid. */
+  /** The URL or an option passed to connect() is missing or invalid. */
   InvalidOptions: -31008,
   /** A call's params cannot be encoded as JSON, so nothing was sent. */
   NotSerializable: -31009,

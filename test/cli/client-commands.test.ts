@@ -221,6 +221,13 @@ describe("usage and connection errors", () => {
     assert.match(result.stderr, /error -31005 \(Connect Failed\)/);
   });
 
+  it("invalid --url exits 2", async () => {
+    const result = await kvstream(["get", "tenant:cli/a", "k", "--url", "x"]);
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /url 'x' is invalid/);
+  });
+
   it("invalid key exits 1 with Unauthorized", async () => {
     const result = await runCli(["get", "tenant:cli/a", "k"], {
       env: { KVSTREAM_URL: server.url, KVSTREAM_API_KEY: "kvs_nokey_secret" },

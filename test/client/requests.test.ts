@@ -84,6 +84,18 @@ describe("options", () => {
     );
   });
 
+  it("URL that is not ws or wss is InvalidOptions", () => {
+    for (const url of ["notaurl", "localhost:7070/stream", "ftp://host/x"]) {
+      assert.throws(
+        () => new KvClient(url, { apiKey: "k" }),
+        (error: any) =>
+          error.code === ClientErrorCode.InvalidOptions &&
+          error.message.includes(`url '${url}' is invalid`),
+        url,
+      );
+    }
+  });
+
   it("unreachable server is ConnectFailed", async () => {
     const error = await kvErrorOf(
       connect("ws://127.0.0.1:1/stream", { apiKey: key.key }),
