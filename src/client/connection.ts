@@ -208,7 +208,8 @@ export class Connection {
 
     // Events of the old socket no longer reach this connection.
     this.generation++;
-    socket.close(closeCodeNormal, reason);
+    // No reason text: WebSocket close() throws on one over 123 bytes.
+    socket.close(closeCodeNormal);
     this.onDrop(closeCodeAbnormal, reason);
   }
 
