@@ -10,6 +10,7 @@ import {
   timedOut,
 } from "./client-errors.js";
 import { KvError, kvErrorFromResponse } from "./kv-error.js";
+import { callListener } from "./listener.js";
 import type { ResolvedOptions } from "./options.js";
 import { encodeRequest } from "./request-frame.js";
 import { openSocket, socketOpen, type WebSocketLike } from "./socket.js";
@@ -484,6 +485,6 @@ export class Connection {
 
   private setState(event: StatusEvent): void {
     this.state = event.state;
-    for (const listener of [...this.listeners]) listener(event);
+    for (const listener of [...this.listeners]) callListener(listener, event);
   }
 }

@@ -1,6 +1,7 @@
 import type { Connection } from "./connection.js";
 import { ClientErrorCode } from "./error-codes.js";
 import type { KvError } from "./kv-error.js";
+import { callListener } from "./listener.js";
 import type { Change, SubscribeParams, SubscribeResult } from "./types.js";
 
 export interface WatchOptions {
@@ -200,10 +201,9 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
     if (this.lastSeq === undefined) {
       this.lastSeq = result.seq;
     } else if (resumed) {
-      this.options.onResume?.({
-        namespace: this.namespace,
-        fromSeq: this.lastSeq,
-      });
+      const onResume = this.options.onResume;
+      const info = { namespace: this.namespace, fromSeq: this.lastSeq };
+      if (onResume !== undefined) callListener(onResume, info);
     }
   }
 

@@ -298,6 +298,43 @@ describe("drops", () => {
     assert.equal(entry.value, "v1");
   });
 
+  it("throwing status listener keeps reconnecting", async () => {
+    const client = await open();
+    client.onStatus((event) => {
+      if (event.state === "reconnecting") throw new Error("listener failed");
+    });
+    // The client rethrows a listener's exception as uncaught. The test
+    // runner's own handler would count that as a failure, so it is set
+    // aside while the drop runs.
+    const runnerHandlers = process.listeners("uncaughtException");
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", record);
+    try {
+      await server.kill();
+      await restartServer();
+      await withTimeout(
+        (async () => {
+          while (client.state !== "open") await delay(20);
+        })(),
+        15_000,
+        "waiting for the reconnect",
+      );
+    } finally {
+      process.off("uncaughtException", record);
+      for (const handler of runnerHandlers) {
+        process.on("uncaughtException", handler);
+      }
+    }
+    const entry = await kvErrorOf(client.get({ namespace, key: "absent" }));
+
+    assert.equal(client.state, "open");
+    assert.equal(entry.code, ErrorCode.NotFound);
+    assert.ok(uncaught.length >= 1);
+    assert.equal((uncaught[0] as Error).message, "listener failed");
+  });
+
   it("oversized frame fails only its call", async () => {
     const client = await open();
     await client.set({ namespace, key: "beside-oversized", value: "v1" });
