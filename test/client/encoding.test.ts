@@ -7,7 +7,7 @@ import {
   KvClient,
   connect,
 } from "../../src/client/index.js";
-import { kvErrorOf } from "../support/client-helpers.js";
+import { kvErrorOf, waitForState } from "../support/client-helpers.js";
 import {
   createKey,
   createTempStore,
@@ -16,7 +16,7 @@ import {
   type ServerProcess,
   type TempStore,
 } from "../support/server-process.js";
-import { delay, withTimeout } from "../support/watch-helpers.js";
+import { withTimeout } from "../support/watch-helpers.js";
 
 let store: TempStore;
 let server: ServerProcess;
@@ -92,10 +92,9 @@ describe("params that JSON cannot carry", () => {
   it("BigInt queued while reconnecting", async () => {
     const client = await open();
     await server.kill();
-    await withTimeout(
-      (async () => {
-        while (client.state === "open") await delay(10);
-      })(),
+    await waitForState(
+      client,
+      (state) => state !== "open",
       5_000,
       "waiting for the drop",
     );

@@ -8,7 +8,7 @@ import {
   connect,
   type StatusEvent,
 } from "../../src/client/index.js";
-import { kvErrorOf } from "../support/client-helpers.js";
+import { kvErrorOf, waitForState } from "../support/client-helpers.js";
 import {
   createKey,
   createTempStore,
@@ -114,10 +114,9 @@ describe("options", () => {
       const client = new KvClient("ws://127.0.0.1:1/stream", {
         apiKey: key.key,
       });
-      await withTimeout(
-        (async () => {
-          while (client.state !== "closed") await delay(10);
-        })(),
+      await waitForState(
+        client,
+        (state) => state === "closed",
         5_000,
         "waiting for the failed open",
       );
@@ -314,10 +313,9 @@ describe("drops", () => {
     try {
       await server.kill();
       await restartServer();
-      await withTimeout(
-        (async () => {
-          while (client.state !== "open") await delay(20);
-        })(),
+      await waitForState(
+        client,
+        (state) => state === "open",
         15_000,
         "waiting for the reconnect",
       );
