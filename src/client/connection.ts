@@ -202,16 +202,22 @@ export class Connection {
    * Gives up on the open socket as if it had dropped, without waiting for
    * a close handshake that a stalled server would not complete: sent
    * calls are handled as after any drop, and the client reconnects.
+   * Returns false when no socket is open.
    */
-  abandonSocket(reason: string): void {
+  abandonSocket(reason: string): boolean {
     const socket = this.socket;
-    if (socket === undefined || this.state !== "open") return;
+    if (socket === undefined || this.state !== "open") return false;
 
     // Events of the old socket no longer reach this connection.
     this.generation++;
-    // No reason text: WebSocket close() throws on one over 123 bytes.
-    socket.close(closeCodeNormal);
+    if (socket.terminate !== undefined) {
+      socket.terminate();
+    } else {
+      // No reason text: WebSocket close() throws on one over 123 bytes.
+      socket.close(closeCodeNormal);
+    }
     this.onDrop(closeCodeAbnormal, reason);
+    return true;
   }
 
   private queuedCount(): number {

@@ -213,11 +213,12 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
    * dropped and the watch resubscribes on the next one.
    */
   private onSubscribeFailed(error: KvError): void {
-    if (error.code !== ClientErrorCode.Timeout || !this.subscribedBefore) {
-      this.end(error);
+    const resumeTimedOut =
+      error.code === ClientErrorCode.Timeout && this.subscribedBefore;
+    if (resumeTimedOut && this.connection.abandonSocket(error.message)) {
       return;
     }
-    this.connection.abandonSocket(error.message);
+    this.end(error);
   }
 
   private pause(): void {
