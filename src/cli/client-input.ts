@@ -9,13 +9,20 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Parses JSON text, or throws a UsageError that names the input. */
-export function parseJson(text: string, inputName: string): unknown {
+/**
+ * Parses JSON text, or throws a UsageError that names the input and ends
+ * with `hint`, the next step for that input.
+ */
+export function parseJson(
+  text: string,
+  inputName: string,
+  hint: string,
+): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
     throw new UsageError(
-      `${inputName} is not valid JSON (${(error as Error).message}); quote JSON strings, e.g. '"dark"', or pass --string to store text.`,
+      `${inputName} is not valid JSON (${(error as Error).message}); ${hint}`,
     );
   }
 }

@@ -35,6 +35,12 @@ function spaceWords(name: string): string {
 
 const clientCodes = new Set<number>(Object.values(ClientErrorCode));
 
+/** Client codes of input that the client rejected before sending it. */
+const usageCodes = new Set<number>([
+  ClientErrorCode.InvalidOptions,
+  ClientErrorCode.NotSerializable,
+]);
+
 /**
  * Writes the error to stderr, with its code and data for a KvError, and
  * returns the exit status it calls for.
@@ -52,9 +58,7 @@ export function reportError(commandName: string, error: unknown): number {
     process.stderr.write(
       `${prefix}error ${error.code} (${name}): ${error.message}${data}\n`,
     );
-    if (error.code === ClientErrorCode.InvalidOptions) {
-      return ExitStatus.UsageError;
-    }
+    if (usageCodes.has(error.code)) return ExitStatus.UsageError;
     return clientCodes.has(error.code)
       ? ExitStatus.ConnectionError
       : ExitStatus.ServerError;

@@ -15,6 +15,8 @@ interface WriteFlags extends ConnectionFlags {
   actor?: string;
 }
 
+const operationsExample = `'[{"op":"delete","namespace":"tenant:demo","key":"k"}]'`;
+
 const casHelp =
   "write only if the key's current version is this; 0 means only if the key does not exist";
 const actorHelp =
@@ -44,7 +46,12 @@ export function setCommand(): Command {
         const readValue = async (): Promise<unknown> => {
           const text =
             valueArgument === "-" ? await readStdin() : valueArgument;
-          return flags.string ? text : parseJson(text, "<value>");
+          if (flags.string) return text;
+          return parseJson(
+            text,
+            "<value>",
+            "quote JSON strings, e.g. '\"dark\"', or pass --string to store text.",
+          );
         };
         await runWithClient(
           "set",
@@ -102,10 +109,14 @@ export function batchCommand(): Command {
             operationsArgument === undefined || operationsArgument === "-"
               ? await readStdin()
               : operationsArgument;
-          const operations = parseJson(text, "[operations]");
+          const operations = parseJson(
+            text,
+            "[operations]",
+            `pass a JSON array such as ${operationsExample}.`,
+          );
           if (!Array.isArray(operations)) {
             throw new UsageError(
-              '[operations] must be a JSON array of operations, e.g. \'[{"op":"delete","namespace":"tenant:demo","key":"k"}]\'',
+              `[operations] must be a JSON array of operations, e.g. ${operationsExample}`,
             );
           }
           const params: BatchParams = {

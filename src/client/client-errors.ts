@@ -72,7 +72,7 @@ export function outcomeUnknown(method: string, closeCode: number): KvError {
 export function messageTooLarge(method: string, reason: string): KvError {
   return new KvError(
     ClientErrorCode.MessageTooLarge,
-    `The server closed the connection with 1009 (${reason || "message too big"}) while ${method} was unanswered: a request was larger than the server's --max-message-bytes. Split it into smaller calls; it was not resent.`,
+    `The server closed the connection with 1009 (${reason || "message too big"}): ${method} was the largest unanswered request, so it is taken to exceed the server's --max-message-bytes. Split it into smaller calls. It was not resent.`,
     { data: { method, closeCode: 1009 } },
   );
 }
@@ -82,6 +82,18 @@ export function keyRejected(reason: string): KvError {
     ErrorCode.Unauthorized,
     `The server closed the connection with 4401 (${reason || "no valid API key"}): the API key is missing, invalid or revoked. Create a key with \`kvstream keys create\` and connect with it.`,
     { data: { closeCode: 4401, closeReason: reason } },
+  );
+}
+
+export function notSerializable(
+  method: string,
+  reason: string,
+  cause: unknown,
+): KvError {
+  return new KvError(
+    ClientErrorCode.NotSerializable,
+    `${method} params cannot be sent as JSON (${reason}); pass finite numbers, strings, booleans, null, arrays and plain objects without cycles. Nothing was sent.`,
+    { data: { method }, cause },
   );
 }
 

@@ -1,7 +1,7 @@
 import { alreadyWatching } from "./client-errors.js";
 import { Connection } from "./connection.js";
 import type { KvError } from "./kv-error.js";
-import { resolveOptions, type ClientOptions } from "./options.js";
+import { checkUrl, resolveOptions, type ClientOptions } from "./options.js";
 import { paginate } from "./paginate.js";
 import type { ConnectionState, StatusListener } from "./status.js";
 import type {
@@ -52,13 +52,17 @@ export async function connect(
 
 /** A kvstream client; one instance shares one connection between all calls. */
 export class KvClient {
-  /** Settles once the first connection attempt has opened or failed. */
+  /**
+   * Settles once the first connection attempt has opened or failed. A
+   * close() before that rejects it with Closed.
+   */
   readonly opened: Promise<void>;
   private readonly connection: Connection;
   private readonly watches = new WatchRegistry();
   private readonly maxBufferedChanges: number;
 
   constructor(url: string, options: ClientOptions) {
+    checkUrl(url);
     const resolved = resolveOptions(options);
     this.maxBufferedChanges = resolved.maxBufferedChanges;
     this.connection = new Connection(url, resolved, {

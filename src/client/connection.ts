@@ -10,7 +10,9 @@ import {
   timedOut,
 } from "./client-errors.js";
 import { KvError, kvErrorFromResponse } from "./kv-error.js";
+import { callListener } from "./listener.js";
 import type { ResolvedOptions } from "./options.js";
+import { encodeRequest } from "./request-frame.js";
 import { openSocket, socketOpen, type WebSocketLike } from "./socket.js";
 import type { ConnectionState, StatusEvent, StatusListener } from "./status.js";
 
@@ -36,6 +38,8 @@ export interface Call {
 
 interface PendingCall extends Call {
   id: number;
+  /** The request as JSON text, encoded once when the call was made. */
+  frame: string;
   sent: boolean;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -53,6 +57,7 @@ export interface ConnectionHooks {
 const closeCodeUnauthorized = 4401;
 const closeCodeMessageTooBig = 1009;
 const closeCodeAbnormal = 1006;
+const closeCodeNormal = 1000;
 
 /** Time in ms close() waits for the server's close frame. */
 const closeWaitMs = 1_000;
@@ -71,7 +76,14 @@ export class Connection {
   private socket: WebSocketLike | undefined;
   /** Counts socket attempts; events of an older socket are ignored. */
   private generation = 0;
+  /**
+   * Reconnect attempts since the backoff last started over. It starts over
+   * once an open socket has proved to work (resetBackoffWhenStable), not
+   * on open, so that a server that fails every connection right after
+   * accepting it is not retried at the initial delay forever.
+   */
   private reconnectAttempt = 0;
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private everOpened = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** The attempt in progress, so that stop() can abandon it. */
@@ -87,7 +99,10 @@ export class Connection {
   private rejectFirstOpen!: (error: KvError) => void;
   private notifySocketClosed: (() => void) | undefined;
 
-  /** Settles when the first socket opens or the first attempt fails. */
+  /**
+   * Settles when the first socket opens, or rejects when the first attempt
+   * fails or the client stops before it.
+   */
   readonly firstOpen: Promise<void>;
 
   constructor(
@@ -99,6 +114,10 @@ export class Connection {
       this.resolveFirstOpen = resolve;
       this.rejectFirstOpen = reject;
     });
+    // A KvClient made with `new` need not await `opened`, and a failed
+    // first attempt must not then crash the process as an unhandled
+    // rejection. A caller that awaits it still gets the error.
+    this.firstOpen.catch(() => {});
     this.openNextSocket();
   }
 
@@ -127,10 +146,18 @@ export class Connection {
     }
 
     const id = this.nextId++;
+    // Encoding before queueing means a call that cannot be sent fails
+    // here, alone, instead of throwing later while the queue is flushed.
+    const frame = encodeRequest(id, call.method, call.params);
+    if (frame instanceof KvError) {
+      call.onError(frame);
+      return;
+    }
     const timeoutMs = this.options.requestTimeoutMs;
     const pending: PendingCall = {
       ...call,
       id,
+      frame,
       sent: false,
       timer: setTimeout(() => this.timeOut(id), timeoutMs),
     };
@@ -171,6 +198,28 @@ export class Connection {
     else this.notifySocketClosed?.();
   }
 
+  /**
+   * Gives up on the open socket as if it had dropped, without waiting for
+   * a close handshake that a stalled server would not complete: sent
+   * calls are handled as after any drop, and the client reconnects.
+   * Returns false when no socket is open.
+   */
+  abandonSocket(reason: string): boolean {
+    const socket = this.socket;
+    if (socket === undefined || this.state !== "open") return false;
+
+    // Events of the old socket no longer reach this connection.
+    this.generation++;
+    if (socket.terminate !== undefined) {
+      socket.terminate();
+    } else {
+      // No reason text: WebSocket close() throws on one over 123 bytes.
+      socket.close(closeCodeNormal);
+    }
+    this.onDrop(closeCodeAbnormal, reason);
+    return true;
+  }
+
   private queuedCount(): number {
     let count = 0;
     for (const call of this.calls.values()) if (!call.sent) count++;
@@ -180,14 +229,7 @@ export class Connection {
   private transmit(call: PendingCall): void {
     const socket = this.socket;
     if (socket === undefined || socket.readyState !== socketOpen) return;
-    socket.send(
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: call.id,
-        method: call.method,
-        params: call.params,
-      }),
-    );
+    socket.send(call.frame);
     call.sent = true;
   }
 
@@ -271,7 +313,7 @@ export class Connection {
   private onSocketOpen(socket: WebSocketLike): void {
     this.socket = socket;
     this.everOpened = true;
-    this.reconnectAttempt = 0;
+    this.resetBackoffWhenStable();
     this.setState({ state: "open" });
     this.resolveFirstOpen();
 
@@ -283,7 +325,20 @@ export class Connection {
     }
   }
 
+  /**
+   * Starts the backoff over once the server has sent a message on the
+   * socket, or the socket has stayed open for maxReconnectDelayMs.
+   */
+  private resetBackoffWhenStable(): void {
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(
+      () => (this.reconnectAttempt = 0),
+      this.options.maxReconnectDelayMs,
+    );
+  }
+
   private onMessage(text: string): void {
+    this.reconnectAttempt = 0;
     let message: {
       id?: unknown;
       method?: unknown;
@@ -319,13 +374,19 @@ export class Connection {
 
   private onDrop(code: number, reason: string): void {
     this.socket = undefined;
+    clearTimeout(this.stableTimer);
+    const oversized =
+      code === closeCodeMessageTooBig ? this.largestSentCall() : undefined;
     for (const call of [...this.calls.values()]) {
-      if (!call.sent) continue;
       if (call.kind === "control") {
+        // Also when unsent: a socket that was already closing leaves a
+        // call unsent, and the watch sends its own again on the next open.
         this.calls.delete(call.id);
         clearTimeout(call.timer);
         call.onDropped?.();
-      } else if (code === closeCodeMessageTooBig) {
+      } else if (!call.sent) {
+        continue;
+      } else if (call === oversized) {
         this.fail(call, messageTooLarge(call.method, reason));
       } else if (call.kind === "write") {
         this.fail(call, outcomeUnknown(call.method, code));
@@ -343,12 +404,30 @@ export class Connection {
     this.scheduleReconnect(code, reason);
   }
 
+  /**
+   * Returns the sent, unanswered call with the largest frame. A 1009
+   * close names no request, and the server stops reading at the first
+   * frame over its limit, so the largest frame is taken to be that one.
+   */
+  private largestSentCall(): PendingCall | undefined {
+    const encoder = new TextEncoder();
+    let largest: PendingCall | undefined;
+    let largestBytes = -1;
+    for (const call of this.calls.values()) {
+      if (!call.sent) continue;
+      const bytes = encoder.encode(call.frame).byteLength;
+      if (bytes > largestBytes) {
+        largest = call;
+        largestBytes = bytes;
+      }
+    }
+    return largest;
+  }
+
   private onAttemptFailed(code: number, reason: string, cause: unknown): void {
     if (this.state === "closed") return;
     if (!this.everOpened) {
-      const error = connectFailed(this.url, code, reason, cause);
-      this.stop(error, true);
-      this.rejectFirstOpen(error);
+      this.stop(connectFailed(this.url, code, reason, cause), true);
       return;
     }
     this.scheduleReconnect(code, reason);
@@ -386,6 +465,7 @@ export class Connection {
 
     this.stopError = error;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.stableTimer);
     if (this.connecting !== undefined) {
       clearTimeout(this.connecting.timer);
       this.connecting.socket?.close();
@@ -399,7 +479,8 @@ export class Connection {
     this.hooks.onStop(reported ? error : undefined);
     for (const call of [...this.calls.values()]) this.fail(call, error);
     this.setState(reported ? { state: "closed", error } : { state: "closed" });
-    socket?.close(1000, "client closed");
+    if (!this.everOpened) this.rejectFirstOpen(error);
+    socket?.close(closeCodeNormal, "client closed");
   }
 
   private fail(call: PendingCall, error: KvError): void {
@@ -410,6 +491,6 @@ export class Connection {
 
   private setState(event: StatusEvent): void {
     this.state = event.state;
-    for (const listener of [...this.listeners]) listener(event);
+    for (const listener of [...this.listeners]) callListener(listener, event);
   }
 }

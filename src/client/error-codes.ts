@@ -16,12 +16,14 @@ export const ClientErrorCode = {
   QueueFull: -31004,
   /** The connection could not be opened, or reconnecting gave up. */
   ConnectFailed: -31005,
-  /** The server closed the connection with 1009: a frame was too large. */
+  /** The server closed the connection with 1009, and this call's frame was the largest unanswered one. */
   MessageTooLarge: -31006,
   /** This client already watches the namespace. */
   AlreadyWatching: -31007,
-  /** An option passed to connect() is missing or invalid. */
+  /** The URL or an option passed to connect() is missing or invalid. */
   InvalidOptions: -31008,
+  /** A call's params cannot be encoded as JSON, so nothing was sent. */
+  NotSerializable: -31009,
 } as const;
 
 /**

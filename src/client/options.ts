@@ -76,6 +76,24 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   return resolved;
 }
 
+/**
+ * Throws a KvError unless `url` is a ws: or wss: URL, so that a typo is
+ * reported as invalid input rather than as a failed connection.
+ */
+export function checkUrl(url: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol === "ws:" || protocol === "wss:") return;
+
+  throw invalidOption(
+    `url '${url}' is invalid; use a WebSocket URL such as ws://127.0.0.1:7070/stream`,
+  );
+}
+
 function invalidOption(message: string): KvError {
   return new KvError(
     ClientErrorCode.InvalidOptions,

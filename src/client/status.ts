@@ -8,7 +8,11 @@ export type StatusEvent =
   | { state: "open" }
   | {
       state: "reconnecting";
-      /** Reconnect attempts since the last open connection, from 1. */
+      /**
+       * Reconnect attempts since the backoff last started over, from 1. It
+       * starts over once a connection has received a message from the
+       * server or stayed open for maxReconnectDelayMs.
+       */
       attempt: number;
       /** Time in ms until the next attempt. */
       delayMs: number;

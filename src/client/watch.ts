@@ -1,5 +1,7 @@
-import type { KvError } from "./kv-error.js";
 import type { Connection } from "./connection.js";
+import { ClientErrorCode } from "./error-codes.js";
+import type { KvError } from "./kv-error.js";
+import { callListener } from "./listener.js";
 import type { Change, SubscribeParams, SubscribeResult } from "./types.js";
 
 export interface WatchOptions {
@@ -137,7 +139,7 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
       // messages of one read synchronously, and a replayed change may sit
       // right behind this response.
       onResult: (result) => this.onSubscribed(result as SubscribeResult),
-      onError: (error) => this.end(error),
+      onError: (error) => this.onSubscribeFailed(error),
     });
   }
 
@@ -199,11 +201,24 @@ export class Watch implements AsyncIterable<Change>, AsyncIterator<Change> {
     if (this.lastSeq === undefined) {
       this.lastSeq = result.seq;
     } else if (resumed) {
-      this.options.onResume?.({
-        namespace: this.namespace,
-        fromSeq: this.lastSeq,
-      });
+      const onResume = this.options.onResume;
+      const info = { namespace: this.namespace, fromSeq: this.lastSeq };
+      if (onResume !== undefined) callListener(onResume, info);
     }
+  }
+
+  /**
+   * Ends the watch with the error, except when a resubscribe timed out:
+   * the server may still run that subscribe later, so the connection is
+   * dropped and the watch resubscribes on the next one.
+   */
+  private onSubscribeFailed(error: KvError): void {
+    const resumeTimedOut =
+      error.code === ClientErrorCode.Timeout && this.subscribedBefore;
+    if (resumeTimedOut && this.connection.abandonSocket(error.message)) {
+      return;
+    }
+    this.end(error);
   }
 
   private pause(): void {

@@ -160,6 +160,25 @@ describe("usage and connection errors", () => {
     assert.match(result.stderr, /--string/);
   });
 
+  it("number beyond a double exits 2", async () => {
+    const result = await kvstream(["set", "tenant:cli/a", "huge", "1e400"]);
+    const read = await kvstream(["get", "tenant:cli/a", "huge"]);
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /error -31009 \(Not Serializable\)/);
+    assert.match(result.stderr, /Nothing was sent/);
+    assert.equal(read.code, 1);
+    assert.match(read.stderr, /error -32004 \(Not Found\)/);
+  });
+
+  it("invalid batch JSON names no --string", async () => {
+    const result = await kvstream(["batch"], "[1,");
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /\[operations\] is not valid JSON/);
+    assert.doesNotMatch(result.stderr, /--string/);
+  });
+
   it("non-numeric --cas exits 2", async () => {
     const result = await kvstream([
       "set",
@@ -200,6 +219,13 @@ describe("usage and connection errors", () => {
 
     assert.equal(result.code, 3);
     assert.match(result.stderr, /error -31005 \(Connect Failed\)/);
+  });
+
+  it("invalid --url exits 2", async () => {
+    const result = await kvstream(["get", "tenant:cli/a", "k", "--url", "x"]);
+
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /url 'x' is invalid/);
   });
 
   it("invalid key exits 1 with Unauthorized", async () => {

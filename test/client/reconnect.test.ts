@@ -271,3 +271,72 @@ describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
     assert.ok(resumes[0] < total, "it resumed before the last change");
   });
 });
+
+describe("watch resubscribe answered late", { timeout: 60_000 }, () => {
+  const namespace = "tenant:late/w";
+  let store: TempStore;
+  let server: ServerProcess;
+  let client: KvClient;
+
+  before(async () => {
+    store = await createTempStore();
+    server = await startServer({ store: store.store });
+  });
+
+  after(async () => {
+    server?.process.kill("SIGCONT");
+    await client?.close();
+    await server?.stop();
+    await store?.remove();
+  });
+
+  it("late resubscribe keeps the watch", async () => {
+    const { key } = await createKey(store.store, { tenant: "late" });
+    client = await connect(server.url, { apiKey: key, requestTimeoutMs: 500 });
+    const resumes: number[] = [];
+    const { changes, reading } = collect(client, namespace, resumes);
+    let failure: unknown;
+    reading.catch((error: unknown) => (failure = error));
+    const first = await client.set({ namespace, key: "k", value: 1 });
+    await waitUntil(() => changes.length === 1, 5_000, "the first change");
+
+    // Freeze the new server as the client opens, before its resubscribe
+    // goes out, for three times the request timeout.
+    let freezeOnOpen = false;
+    let thawed = false;
+    client.onStatus((event) => {
+      if (event.state !== "open" || !freezeOnOpen) return;
+      freezeOnOpen = false;
+      server.process.kill("SIGSTOP");
+      setTimeout(() => {
+        server.process.kill("SIGCONT");
+        thawed = true;
+      }, 1_500);
+    });
+    await server.kill();
+    freezeOnOpen = true;
+    server = await startServer({
+      store: store.store,
+      args: ["--port", String(server.port)],
+    });
+    await waitUntil(
+      () => resumes.length > 0 || failure !== undefined,
+      20_000,
+      "the resubscribe",
+    );
+    await waitUntil(() => thawed, 5_000, "the server to continue");
+    const second = await client.set({ namespace, key: "k", value: 2 });
+    await waitUntil(
+      () => changes.length === 2 || failure !== undefined,
+      5_000,
+      "the second change",
+    );
+
+    assert.equal(failure, undefined);
+    assert.deepEqual(resumes, [first.seq]);
+    assert.deepEqual(
+      changes.map((change) => change.seq),
+      [first.seq, second.seq],
+    );
+  });
+});

@@ -8,7 +8,7 @@ import {
   connect,
   type StatusEvent,
 } from "../../src/client/index.js";
-import { kvErrorOf } from "../support/client-helpers.js";
+import { kvErrorOf, waitForState } from "../support/client-helpers.js";
 import {
   createKey,
   createTempStore,
@@ -84,6 +84,18 @@ describe("options", () => {
     );
   });
 
+  it("URL that is not ws or wss is InvalidOptions", () => {
+    for (const url of ["notaurl", "localhost:7070/stream", "ftp://host/x"]) {
+      assert.throws(
+        () => new KvClient(url, { apiKey: "k" }),
+        (error: any) =>
+          error.code === ClientErrorCode.InvalidOptions &&
+          error.message.includes(`url '${url}' is invalid`),
+        url,
+      );
+    }
+  });
+
   it("unreachable server is ConnectFailed", async () => {
     const error = await kvErrorOf(
       connect("ws://127.0.0.1:1/stream", { apiKey: key.key }),
@@ -92,6 +104,43 @@ describe("options", () => {
     assert.equal(error.code, ClientErrorCode.ConnectFailed);
     assert.equal(error.data?.url, "ws://127.0.0.1:1/stream");
     assert.match(error.message, /ECONNREFUSED/);
+  });
+
+  it("unawaited failed open is handled", async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", record);
+    try {
+      const client = new KvClient("ws://127.0.0.1:1/stream", {
+        apiKey: key.key,
+      });
+      await waitForState(
+        client,
+        (state) => state === "closed",
+        5_000,
+        "waiting for the failed open",
+      );
+      await delay(50);
+    } finally {
+      process.off("unhandledRejection", record);
+    }
+
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("close before open settles opened", async () => {
+    const client = new KvClient(server.url, { apiKey: key.key });
+    const closing = client.close();
+
+    const error = await withTimeout(
+      kvErrorOf(client.opened),
+      2_000,
+      "waiting for opened",
+    );
+    await closing;
+
+    assert.equal(error.code, ClientErrorCode.Closed);
+    assert.equal(client.state, "closed");
   });
 
   it("wrong path is ConnectFailed", async () => {
@@ -246,6 +295,72 @@ describe("drops", () => {
     assert.equal(writeError.data?.method, "kv/set");
     assert.match(writeError.message, /may or may not have been applied/);
     assert.equal(entry.value, "v1");
+  });
+
+  it("throwing status listener keeps reconnecting", async () => {
+    const client = await open();
+    client.onStatus((event) => {
+      if (event.state === "reconnecting") throw new Error("listener failed");
+    });
+    // The client rethrows a listener's exception as uncaught. The test
+    // runner's own handler would count that as a failure, so it is set
+    // aside while the drop runs.
+    const runnerHandlers = process.listeners("uncaughtException");
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", record);
+    try {
+      await server.kill();
+      await restartServer();
+      await waitForState(
+        client,
+        (state) => state === "open",
+        15_000,
+        "waiting for the reconnect",
+      );
+    } finally {
+      process.off("uncaughtException", record);
+      for (const handler of runnerHandlers) {
+        process.on("uncaughtException", handler);
+      }
+    }
+    const entry = await kvErrorOf(client.get({ namespace, key: "absent" }));
+
+    assert.equal(client.state, "open");
+    assert.equal(entry.code, ErrorCode.NotFound);
+    assert.ok(uncaught.length >= 1);
+    assert.equal((uncaught[0] as Error).message, "listener failed");
+  });
+
+  it("oversized frame fails only its call", async () => {
+    const client = await open();
+    await client.set({ namespace, key: "beside-oversized", value: "v1" });
+    // 20 values of 60,000 bytes make a frame over the default 1 MiB.
+    const operations = Array.from({ length: 20 }, (_, index) => ({
+      op: "set" as const,
+      namespace,
+      key: `oversized-${index}`,
+      value: "x".repeat(60_000),
+    }));
+
+    const oversized = kvErrorOf(client.batch({ operations }));
+    const read = client.get({ namespace, key: "beside-oversized" });
+    const write = kvErrorOf(
+      client.set({ namespace, key: "after-oversized", value: 1 }),
+    );
+    const batchError = await withTimeout(oversized, 10_000, "the batch");
+    const entry = await withTimeout(read, 10_000, "the read");
+    const writeError = await withTimeout(write, 10_000, "the write");
+    const unwritten = await kvErrorOf(
+      client.get({ namespace, key: "oversized-0" }),
+    );
+
+    assert.equal(batchError.code, ClientErrorCode.MessageTooLarge);
+    assert.equal(batchError.data?.method, "kv/batch");
+    assert.equal(entry.value, "v1");
+    assert.equal(writeError.code, ClientErrorCode.OutcomeUnknown);
+    assert.equal(unwritten.code, ErrorCode.NotFound);
   });
 
   it("revoked key stops the client with Unauthorized", async () => {

@@ -1,6 +1,11 @@
-import type { Change, Watch } from "../../src/client/index.js";
+import type {
+  Change,
+  ConnectionState,
+  KvClient,
+  Watch,
+} from "../../src/client/index.js";
 import { KvError } from "../../src/client/index.js";
-import { withTimeout } from "./watch-helpers.js";
+import { delay, withTimeout } from "./watch-helpers.js";
 
 /** Takes the next `count` changes of a watch, or rejects after `timeoutMs`. */
 export async function takeChanges(
@@ -32,4 +37,20 @@ export async function kvErrorOf(promise: Promise<unknown>): Promise<KvError> {
     throw new Error(`expected a KvError, got ${String(error)}`);
   }
   throw new Error("expected a KvError, but the call succeeded");
+}
+
+/**
+ * Polls the client's state every 10 ms until `condition` holds, or
+ * rejects after `timeoutMs` with `description` in the message.
+ */
+export async function waitForState(
+  client: KvClient,
+  condition: (state: ConnectionState) => boolean,
+  timeoutMs: number,
+  description: string,
+): Promise<void> {
+  const polling = (async () => {
+    while (!condition(client.state)) await delay(10);
+  })();
+  await withTimeout(polling, timeoutMs, description);
 }
