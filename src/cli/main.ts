@@ -3,6 +3,7 @@ import { Command } from "commander";
 
 import { packageVersion } from "../version.js";
 import { keysCommand } from "./keys.js";
+import { migrateCommand } from "./migrate.js";
 import { serveCommand } from "./serve.js";
 
 const program = new Command("kvstream")
@@ -12,7 +13,8 @@ const program = new Command("kvstream")
   .version(packageVersion)
   .showHelpAfterError()
   .addCommand(serveCommand())
-  .addCommand(keysCommand());
+  .addCommand(keysCommand())
+  .addCommand(migrateCommand());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`kvstream: ${(error as Error).message}\n`);
