@@ -94,6 +94,8 @@ function channelOf(schema: string): string {
  * change table (ChangeFeed).
  */
 export class PostgresStore implements Store {
+  /** Reads of one connection overlap their round trips up to this bound. */
+  readonly maxReadsInFlight = 8;
   private readonly listeners: CommitListener[] = [];
   private readonly holds = new HistoryHolds();
   private readonly feed: ChangeFeed;

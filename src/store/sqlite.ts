@@ -94,6 +94,7 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements Store {
   readonly storeId: string;
+  readonly maxReadsInFlight = 1;
 
   private readonly db: Connection;
   private readonly statements: ReturnType<typeof prepareStatements>;
