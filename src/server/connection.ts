@@ -58,7 +58,7 @@ export class Connection implements NotificationSink {
   private readonly dispatchContext: DispatchContext | undefined;
   private readonly outbound: OutboundSlot[] = [];
   private outboundBytes = 0;
-  /** Frames with reads that started and are not answered yet. */
+  /** Frames with reads that started and have no response yet. */
   private readonly readsInFlight = new Set<Promise<void>>();
   private frameCount = 0;
   private readingPaused = false;

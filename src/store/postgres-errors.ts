@@ -2,12 +2,12 @@ import { RpcError, storeUnavailable } from "../protocol/errors.js";
 
 /**
  * SQLSTATE classes that mean the database cannot take the operation now,
- * as opposed to a bug: 08 connection exception, 40 transaction rollback
- * (serialization failure, deadlock), 53 insufficient resources, 54
- * program limit exceeded (a full NOTIFY queue), 55 object not in
+ * as opposed to a bug. They are 08 connection exception, 40 transaction
+ * rollback (serialization failure, deadlock), 53 insufficient resources,
+ * 54 program limit exceeded (a full NOTIFY queue), 55 object not in
  * prerequisite state (lock not available), 57 operator intervention
- * (shutdown, statement timeout), 58 system error; and 25006, a read-only
- * transaction on a standby. PostgreSQL 15 documentation, appendix A.
+ * (shutdown, statement timeout) and 58 system error. 25006 is a write
+ * on a read-only standby.
  */
 const unavailableStates = /^(08|40|53|54|55|57|58)|^25006$/;
 
@@ -45,7 +45,7 @@ export function toStoreError(error: unknown): unknown {
 /**
  * Settles like `work`, but rejects with -32001 once `ms` pass first. The
  * work goes on in the background and its late outcome is dropped, so a
- * write that times out may still commit: the client was not told it did.
+ * write that times out may still commit without an acknowledgement.
  */
 export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 import type { Change } from "./store.js";
 
-/** What the feed needs from the store: reads of the change table. */
+/** The reads of the change table that the feed needs from the store. */
 export interface FeedSource {
   /** Reads a tenant's changes with afterSeq < seq <= uptoSeq, in seq order. */
   readChanges(
@@ -19,7 +19,7 @@ const catchUpPageSize = 1000;
 /**
  * Feeds committed changes to the commit listeners of one process, for
  * every tenant in seq order and each change once, whichever process made
- * it. A tenant is tracked from the first time this process asks for its
+ * it. A tenant is tracked from the first time this process requests its
  * latest seq or sees one of its changes. Changes arrive three ways: this
  * process's own commits (delivered at once when they are next in order),
  * notifications of a tenant's new last seq (NOTIFY from any process), and
@@ -92,7 +92,8 @@ export class ChangeFeed {
       byTenant.set(change.tenantId, list);
     }
     for (const [tenantId, list] of byTenant) {
-      // Nobody here watched the tenant before, so its history starts here.
+      // No watcher of this process saw the tenant before, so its delivered
+      // history starts here.
       if (!this.delivered.has(tenantId)) {
         this.delivered.set(tenantId, list[0].seq - 1);
         this.known.set(tenantId, list[0].seq - 1);
@@ -217,7 +218,7 @@ export class ChangeFeed {
    * only when this process fell behind by more than the retained history.
    */
   // NOTE: watchers of this process then miss those changes without being
-  // told; the retained history (100,000 changes or 24 h per tenant) makes
+  // notified. The retained history (100,000 changes or 24 h per tenant) makes
   // this unlikely, not impossible.
   private skipMissing(tenantId: string, nextSeq: number): void {
     const delivered = this.delivered.get(tenantId)!;

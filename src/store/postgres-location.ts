@@ -1,4 +1,4 @@
-/** A PostgreSQL store: a connection URL and the schema that holds its tables. */
+/** A PostgreSQL store: a connection URL and the schema that contains its tables. */
 export interface PostgresLocation {
   kind: "postgres";
   /** The connection URL without the `schema` parameter. */

@@ -43,15 +43,15 @@ export interface PostgresStoreOptions {
   schema: string;
   historyChanges: number;
   historySeconds: number;
-  /** How often old history is pruned, in ms; 0 disables pruning. */
+  /** Interval between history prunes, in ms. 0 disables pruning. */
   pruneIntervalMs?: number;
   /** How often every tracked tenant is compared with the database, in ms. */
   catchUpIntervalMs?: number;
-  /** Longest wait for any store call before it fails with -32001, in ms. */
+  /** Maximum wait for any store call before it fails with -32001, in ms. */
   requestTimeoutMs?: number;
   /** Connections for reads and writes, besides the one that listens. */
   maxConnections?: number;
-  /** Shown in pg_stat_activity; default "kvstream". */
+  /** The session name in pg_stat_activity, "kvstream" by default. */
   applicationName?: string;
   /** Called once per failing background task until it succeeds again. */
   onBackgroundError?: (task: string, error: unknown) => void;
@@ -75,8 +75,9 @@ const apiKeyColumns =
   "id, tenant_id, role, scope, name, created_at, revoked_at";
 
 /**
- * The NOTIFY channel of a schema. Channels are per database, so each
- * schema gets its own; a hash keeps the name within PostgreSQL's 63 bytes.
+ * Returns the NOTIFY channel of a schema. Channels are per database, so
+ * each schema gets its own, and a hash keeps the name within PostgreSQL's
+ * 63-byte limit.
  */
 function channelOf(schema: string): string {
   const digest = createHash("sha256").update(schema).digest("hex");
@@ -87,10 +88,10 @@ function channelOf(schema: string): string {
  * The networked store: tables in one PostgreSQL schema, shared by any
  * number of kvstream processes. Writes queued while a commit runs share
  * the next transaction (group commit). Each transaction locks the rows of
- * its tenants in the tenants table, in tenant id order so that two
- * processes cannot deadlock, takes the next seqs there, and sends NOTIFY
- * with each tenant's new last seq, which PostgreSQL delivers only after
- * the commit. Every process LISTENs and feeds its watchers from the
+ * its tenants in the tenants table and takes the next seqs there. It locks
+ * them in tenant id order, so two processes cannot deadlock. It then sends
+ * NOTIFY with each tenant's new last seq, which PostgreSQL delivers only
+ * after the commit. Every process LISTENs and feeds its watchers from the
  * change table (ChangeFeed).
  */
 export class PostgresStore implements Store {
@@ -406,12 +407,12 @@ export class PostgresStore implements Store {
   /**
    * Starts one transaction with the writes queued so far. One commit runs
    * at a time per process, so the writes of one connection commit in the
-   * order they were sent; the writes that arrive meanwhile form the next
+   * order they were sent. The writes that arrive meanwhile form the next
    * group.
    */
   // TODO: commits of different tenants could run in parallel on several
-  // connections; one at a time bounds a process's write rate by the
-  // commit latency times the group size.
+  // connections. One at a time bounds a process's write rate by the group
+  // size divided by the commit latency.
   private flush(): void {
     if (this.committing) return;
     const live = this.queue.filter((pending) => !pending.expired);
@@ -575,7 +576,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Holds are per process: see pruneHistory. */
+  /** Keeps history from this process's pruning only (see pruneHistory). */
   holdHistory(tenantId: string, afterSeq: number): HistoryHold {
     return this.holds.hold(tenantId, afterSeq);
   }
@@ -621,11 +622,12 @@ export class PostgresStore implements Store {
   /**
    * Deletes the oldest changes of each tenant beyond both the retained
    * count and the retained age, at most 10,000 rows per tenant per run.
-   * Every process prunes; an advisory lock lets one run at a time.
+   * Every process prunes, and an advisory lock per tenant lets one process
+   * at a time delete.
    */
   // NOTE: a history hold protects a replay only from this process's
   // pruning. Another process may delete history that a replay here still
-  // reads once it is older than both retention limits; the replay then
+  // reads once it is older than both retention limits. The replay then
   // skips those changes.
   private pruneHistory(): Promise<void> {
     if (this.closed) return Promise.resolve();
@@ -743,7 +745,7 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Resolves when the database answers, accepts writes (it is not a
+   * Resolves when the database responds, accepts writes (it is not a
    * standby or read-only) and, after a failed commit, a small write
    * succeeds.
    */

@@ -1,5 +1,5 @@
 /**
- * The key range of every string that starts with `prefix`, as bounds that
+ * Returns the key range of every string that starts with `prefix`, as bounds that
  * are valid text: `from` <= key < `below`. `below` is the prefix with its
  * last code point replaced by the next one (surrogates are skipped, as
  * UTF-8 text has none), and is null when no string sorts after every

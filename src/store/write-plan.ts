@@ -8,7 +8,7 @@ export interface KeyState {
   version: number;
 }
 
-/** What one group commit writes, and the outcome of each request. */
+/** The writes of one group commit and the outcome of each request. */
 export interface WritePlan {
   /** Per request: its changes, or the RpcError that rejects it. */
   outcomes: Array<Change[] | RpcError>;
@@ -28,7 +28,7 @@ export function stateKey(namespace: string, key: string): string {
 
 /**
  * Applies the requests of one group commit in order to the keys' stored
- * states, with the same rules as the SQLite store: a CAS mismatch or a
+ * states, with the same rules as the SQLite store. A CAS mismatch or a
  * delete of a missing key rejects the whole request and leaves the state
  * as it was before it. No database access happens here, so a rejected
  * request needs no savepoint.
@@ -90,7 +90,9 @@ export function planWrites(
         updated_by: request.actor,
         updated_at: timestamp,
       });
-      const delta = operation.op === "set" ? (live ? 0 : 1) : -1;
+      let delta = 0;
+      if (operation.op === "delete") delta = -1;
+      else if (!live) delta = 1;
       if (delta !== 0) {
         deltas.set(namespace, (deltas.get(namespace) ?? 0) + delta);
       }

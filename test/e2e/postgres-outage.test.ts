@@ -66,7 +66,8 @@ async function eventually(check: () => Promise<boolean>, tries = 100) {
 
 /**
  * A watcher of tenant:acme that reconnects after every close and resumes
- * with fromSeq set to the last seq it received, as clients are told to.
+ * with fromSeq set to the last seq it received, as the protocol requires
+ * of clients.
  */
 class ResumingWatcher {
   private readonly earlier: Message[] = [];
@@ -252,9 +253,9 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     assert.equal(disruptions.length, 2, "both disruptions happened");
 
     // A server's subscribe result is the last seq it delivered, which may
-    // lag the other server's commits for a moment; both must reach the
-    // highest acknowledged seq, and any write that committed without an
-    // acknowledgement.
+    // lag the other server's commits for a moment. Both servers must reach
+    // the highest acknowledged seq and agree, so that writes that committed
+    // without an acknowledgement are counted too.
     const highestAcknowledged = Math.max(
       ...acknowledged.map((write) => write.seq),
     );
