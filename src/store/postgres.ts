@@ -129,7 +129,11 @@ export class PostgresStore implements Store {
       (changes) => {
         for (const listener of this.listeners) listener(changes);
       },
-      (error) => this.options.onBackgroundError?.("reading changes", error),
+      (error) => {
+        if (!this.closed) {
+          this.options.onBackgroundError?.("reading changes", error);
+        }
+      },
     );
   }
 
@@ -425,6 +429,9 @@ export class PostgresStore implements Store {
     });
   }
 
+  // NOTE: a commit whose connection hangs without closing (a network
+  // partition) holds back the next group until the driver or TCP notices.
+  // Those writes fail with -32001 after 1 s meanwhile.
   private async commit(batch: PendingWrite[]): Promise<void> {
     const requests = batch.map((pending) => pending.request);
     let plan: ReturnType<typeof planWrites>;
