@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 
 import {
   parsePostgresLocation,
+  redactPassword,
   type PostgresLocation,
 } from "./postgres-location.js";
 import { PostgresStore } from "./postgres.js";
@@ -77,6 +78,13 @@ export async function openStore(
       pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
       applicationName: options.exclusive ? "kvstream" : "kvstream-cli",
       onBackgroundError: options.onBackgroundError,
+    }).catch((error: unknown) => {
+      const reason =
+        (error as { data?: { reason?: string } }).data?.reason ??
+        (error as Error).message;
+      throw new Error(
+        `Cannot open the PostgreSQL store ${redactPassword(location.url)} (schema ${location.schema}): ${reason}. Check --store (or KVSTREAM_STORE) and that the database accepts connections.`,
+      );
     });
     return { store, close: () => store.close() };
   }

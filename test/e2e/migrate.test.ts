@@ -50,6 +50,18 @@ describe("kvstream migrate", () => {
     assert.match(result.stderr, /schema 'Bad-Name' is invalid/);
   });
 
+  test("reports an unreachable database", async () => {
+    const result = await runCli([
+      "migrate",
+      "--store",
+      "postgres://kvstream:secret@127.0.0.1:1/test?schema=kvs_pg_none",
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Cannot open the PostgreSQL store/);
+    assert.match(result.stderr, /ECONNREFUSED/);
+    assert.doesNotMatch(result.stderr, /secret/, "the password is hidden");
+  });
+
   test(
     "migrates a PostgreSQL schema",
     { skip: skipWithoutPostgres },
