@@ -67,6 +67,11 @@ interface PendingWrite {
 
 /** Requests in one group commit, at most. */
 const maxBatchRequests = 256;
+/**
+ * Time after which a running commit's session is terminated. It is twice
+ * the statement timeout, so a single slow statement does not trip it.
+ */
+const commitWatchdogMs = 10_000;
 
 const columns = "namespace, key, value, version, updated_by, updated_at";
 const changeColumns =
@@ -139,7 +144,8 @@ export class PostgresStore implements Store {
 
   /**
    * Connects, applies missing migrations and starts listening. Fails when
-   * the database cannot be reached within the request timeout.
+   * the database cannot be reached within 10 s, or within the
+   * request timeout when that is longer.
    */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     let store: PostgresStore | undefined;
@@ -153,7 +159,9 @@ export class PostgresStore implements Store {
     };
     const common = {
       connection,
-      connect_timeout: 1,
+      // Requests fail after requestTimeoutMs whatever this is. A longer
+      // connect timeout lets a loaded machine still open connections.
+      connect_timeout: 5,
       fetch_types: false,
       onnotice: () => {},
       types: {
@@ -167,6 +175,11 @@ export class PostgresStore implements Store {
         },
       },
     };
+    // NOTE: postgres.js 3.4.10 can throw a TypeError from a timer when a
+    // connection closes while a small write waits to be sent (it writes to
+    // the socket it has already dropped). Nothing here can catch it, so
+    // the server process logs it and exits, and a supervisor must restart
+    // it. Terminating sessions under load triggers it.
     const sql = postgres(options.url, {
       ...common,
       max: options.maxConnections ?? 4,
@@ -182,19 +195,19 @@ export class PostgresStore implements Store {
       onclose: () => store?.onListenClosed(),
     } as Parameters<typeof postgres>[1]);
 
+    // Opening is not a request, so it may take longer than one: a process
+    // that starts on a loaded machine should not exit for a slow connect.
+    const openTimeoutMs = Math.max(options.requestTimeoutMs ?? 1000, 10_000);
     try {
-      await withDeadline(
-        migratePostgres(sql, options.schema),
-        Math.max(options.requestTimeoutMs ?? 1000, 10_000),
-      );
+      await withDeadline(migratePostgres(sql, options.schema), openTimeoutMs);
       const [row] = await withDeadline(
         sql<
           Array<{ value: string }>
         >`SELECT value FROM meta WHERE name = 'store_id'`,
-        options.requestTimeoutMs ?? 1000,
+        openTimeoutMs,
       );
       store = new PostgresStore(row.value, sql, listenSql, options);
-      await store.listen();
+      await store.listen(openTimeoutMs);
     } catch (error) {
       await Promise.all([
         sql.end({ timeout: 1 }),
@@ -230,10 +243,10 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async listen(): Promise<void> {
+  private async listen(timeoutMs = this.timeoutMs): Promise<void> {
     await withDeadline(
       this.listenSql.unsafe(`LISTEN "${this.channel}"`),
-      this.timeoutMs,
+      timeoutMs,
     );
     this.listening = true;
   }
@@ -429,14 +442,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  // NOTE: a commit whose connection hangs without closing (a network
-  // partition) holds back the next group until the driver or TCP notices.
-  // Those writes fail with -32001 after 1 s meanwhile.
   private async commit(batch: PendingWrite[]): Promise<void> {
     const requests = batch.map((pending) => pending.request);
     let plan: ReturnType<typeof planWrites>;
     try {
-      plan = await this.sql.begin((tx) => this.applyBatch(tx, requests));
+      plan = await this.runWithWatchdog((tx) => this.applyBatch(tx, requests));
     } catch (error) {
       if (isUnavailable(error)) this.writeFailing = true;
       const failure = toStoreError(error);
@@ -451,6 +461,66 @@ export class PostgresStore implements Store {
       else pending.resolve(outcome);
     });
     if (plan.changes.length > 0) this.feed.committed(plan.changes);
+  }
+
+  /**
+   * Runs `work` in a transaction, and terminates the transaction's session
+   * if it has not finished after commitWatchdogMs. Writes queue behind a
+   * running commit, so one commit that never settles would stop every
+   * later write of this process.
+   */
+  // NOTE: under the outage test (sessions terminated during a load), a
+  // commit once stayed open for minutes: its session waited for the
+  // driver's next message after the first statement. The cause in the
+  // driver was not found. Terminating the session rolls the transaction
+  // back, so the writes of that group are not applied; their callers got
+  // -32001 after 1 s already.
+  private async runWithWatchdog<T>(
+    work: (tx: TransactionSql) => Promise<T>,
+  ): Promise<T> {
+    let backendPid: number | undefined;
+    const done = this.sql.begin(async (tx) => {
+      const [row] = await tx.unsafe<Array<{ pid: number }>>(
+        "SELECT pg_backend_pid() AS pid",
+      );
+      backendPid = row.pid;
+      return work(tx);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void this.terminateSession(backendPid).finally(() =>
+          reject(
+            storeUnavailable(
+              `a commit did not finish within ${commitWatchdogMs} ms, so its session was terminated`,
+            ),
+          ),
+        );
+      }, commitWatchdogMs);
+    });
+    try {
+      return (await Promise.race([done, stuck])) as T;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async terminateSession(pid: number | undefined): Promise<void> {
+    this.options.onBackgroundError?.(
+      "committing",
+      new Error(
+        `a commit has run for ${commitWatchdogMs} ms; terminating its session (backend pid ${pid ?? "unknown"})`,
+      ),
+    );
+    if (pid === undefined) return;
+    try {
+      await withDeadline(
+        this.sql`SELECT pg_terminate_backend(${pid})`,
+        this.timeoutMs,
+      );
+    } catch (error) {
+      this.options.onBackgroundError?.("terminating a stuck commit", error);
+    }
   }
 
   /** Writes one group commit inside the open transaction `tx`. */
