@@ -25,9 +25,12 @@ import { keyStoreOption } from "./store-option.js";
 const maxKeyNameLength = 256;
 
 /** Opens the store for a key command; the CLI never takes the server lock. */
-function openForKeys(location: string, mustExist: boolean): OpenedStore {
+function openForKeys(
+  location: string,
+  mustExist: boolean,
+): Promise<OpenedStore> {
   const parsed = parseStoreLocation(location);
-  if (parsed.path === ":memory:") {
+  if (parsed.kind === "sqlite" && parsed.path === ":memory:") {
     throw new Error(
       "A memory: store exists only inside its server process; manage keys on a sqlite:PATH store.",
     );
@@ -45,7 +48,7 @@ async function withStore<T>(
   run: (opened: OpenedStore) => Promise<T>,
   { mustExist = true } = {},
 ): Promise<T> {
-  const opened = openForKeys(location, mustExist);
+  const opened = await openForKeys(location, mustExist);
   try {
     return await run(opened);
   } finally {
@@ -118,7 +121,11 @@ export function keysCommand(): Command {
       validateNewKey(options);
       const { id, key } = generateApiKey();
       const location = parseStoreLocation(options.store);
-      if (location.path !== ":memory:" && !existsSync(location.path)) {
+      if (
+        location.kind === "sqlite" &&
+        location.path !== ":memory:" &&
+        !existsSync(location.path)
+      ) {
         process.stderr.write(
           `kvstream: creating a new store at ${location.path}\n`,
         );

@@ -3,6 +3,7 @@ import { Command } from "commander";
 
 import { packageVersion } from "../version.js";
 import { keysCommand } from "./keys.js";
+import { migrateCommand } from "./migrate.js";
 import {
   getCommand,
   listCommand,
@@ -21,6 +22,7 @@ const program = new Command("kvstream")
   .showHelpAfterError()
   .addCommand(serveCommand())
   .addCommand(keysCommand())
+  .addCommand(migrateCommand())
   .addCommand(getCommand())
   .addCommand(setCommand())
   .addCommand(deleteCommand())

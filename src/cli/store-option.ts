@@ -6,7 +6,7 @@ import { defaultConfig } from "../server/config.js";
 export function storeOption(): Option {
   return new Option(
     "--store <location>",
-    "where the data lives: sqlite:PATH for a SQLite file, or memory: for a throwaway store",
+    "where the data lives: sqlite:PATH for a SQLite file, memory: for a throwaway store, or postgres://USER@HOST:PORT/DATABASE?schema=NAME (default schema public) for a store that several servers share",
   )
     .env("KVSTREAM_STORE")
     .default(defaultConfig.store);
@@ -16,7 +16,7 @@ export function storeOption(): Option {
 export function keyStoreOption(): Option {
   return new Option(
     "--store <location>",
-    "the store file whose keys to manage, as sqlite:PATH (the same value the server was started with)",
+    "the store whose keys to manage, as sqlite:PATH or postgres://... (the same value the server was started with)",
   )
     .env("KVSTREAM_STORE")
     .default(defaultConfig.store);

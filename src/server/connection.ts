@@ -58,6 +58,8 @@ export class Connection implements NotificationSink {
   private readonly dispatchContext: DispatchContext | undefined;
   private readonly outbound: OutboundSlot[] = [];
   private outboundBytes = 0;
+  /** Frames with reads that started and have no response yet. */
+  private readonly readsInFlight = new Set<Promise<void>>();
   private frameCount = 0;
   private readingPaused = false;
   /** Frames received and not started yet. */
@@ -148,17 +150,19 @@ export class Connection implements NotificationSink {
 
   /**
    * Runs the frames that arrived, in order. Writes start at once, so the
-   * writes of consecutive frames share a commit. A frame with a read is
-   * finished before the next frame starts, and no frame starts while the
-   * client leaves more than the outbound limit unread. SQLite reads run
-   * synchronously, so otherwise a burst of pipelined reads of large pages
-   * would all be in memory before the first response was counted.
+   * writes of consecutive frames share a commit. At most the store's
+   * maxReadsInFlight frames with reads run at once, and no frame starts
+   * while the client leaves more than the outbound limit unread. Without
+   * the bound, a burst of pipelined reads of large pages would all be in
+   * memory before the first response was counted. The request scheduler
+   * keeps reads behind the writes sent before them.
    */
   private async processInbox(): Promise<void> {
     if (this.processing) return;
     this.processing = true;
     try {
       const limit = this.server.config.maxOutboundBytes;
+      const maxReads = this.server.store.maxReadsInFlight;
       while (this.inbox.length > 0 && !this.closing) {
         if (this.unsentBytes() > limit) await this.waitForDrain(limit / 2);
         const item = this.inbox.shift()!;
@@ -168,7 +172,11 @@ export class Connection implements NotificationSink {
             this.close(CloseCode.Unauthorized, "no valid API key");
           answered.then(closeUnauthenticated, closeUnauthenticated);
         }
-        if (this.hasRead(item.frame)) await answered;
+        if (!this.hasRead(item.frame)) continue;
+        const reads = this.readsInFlight;
+        reads.add(answered);
+        void answered.then(() => reads.delete(answered));
+        while (reads.size >= maxReads) await Promise.race(reads);
       }
     } finally {
       this.processing = false;

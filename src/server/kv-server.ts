@@ -93,13 +93,15 @@ export class KvServer {
 
   /** Opens the store and listens; resolves once connections are accepted. */
   static async start(config: ServerConfig, logger: Logger): Promise<KvServer> {
-    const opened = openStore(parseStoreLocation(config.store), {
+    const opened = await openStore(parseStoreLocation(config.store), {
       historyChanges: config.historyChanges,
       historySeconds: config.historySeconds,
       exclusive: true,
       maxStoreBytes: config.maxStoreBytes,
       onPruneError: (error) =>
         logger.warn({ err: error }, "pruning change history failed; retrying"),
+      onBackgroundError: (task, error) =>
+        logger.warn({ err: error, task }, `${task} failed; retrying`),
     });
     const server = new KvServer(config, logger, opened);
     try {

@@ -1,17 +1,28 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
+import {
+  parsePostgresLocation,
+  redactPassword,
+  type PostgresLocation,
+} from "./postgres-location.js";
+import { PostgresStore } from "./postgres.js";
 import { lockStoreFile } from "./sqlite-lock.js";
 import { SqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
 
-export interface StoreLocation {
+export interface SqliteLocation {
   kind: "sqlite";
   /** An absolute file path, or ":memory:". */
   path: string;
 }
 
-/** Parses a --store value: `sqlite:PATH` or `memory:`. */
+export type StoreLocation = SqliteLocation | PostgresLocation;
+
+/**
+ * Parses a --store value: `sqlite:PATH`, `memory:`, or a PostgreSQL URL
+ * `postgres://...` (also `postgresql://`) with an optional `?schema=NAME`.
+ */
 export function parseStoreLocation(text: string): StoreLocation {
   if (text === "memory:" || text === "sqlite::memory:") {
     return { kind: "sqlite", path: ":memory:" };
@@ -25,13 +36,9 @@ export function parseStoreLocation(text: string): StoreLocation {
     }
     return { kind: "sqlite", path: resolve(path) };
   }
-  if (/^postgres(ql)?:\/\//.test(text)) {
-    throw new Error(
-      "--store postgres:// is not supported by this version; use sqlite:PATH or memory:.",
-    );
-  }
+  if (/^postgres(ql)?:\/\//.test(text)) return parsePostgresLocation(text);
   throw new Error(
-    `--store '${text}' is not a store location; use sqlite:PATH (a file) or memory: (a throwaway store).`,
+    `--store '${text}' is not a store location; use sqlite:PATH (a file), memory: (a throwaway store) or postgres://USER@HOST/DATABASE?schema=NAME.`,
   );
 }
 
@@ -41,19 +48,52 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
-export function openStore(
+export interface OpenStoreOptions {
+  historyChanges: number;
+  historySeconds: number;
+  /**
+   * True for a server: take the one-server-per-file lock of SQLite and
+   * prune history. The CLI does neither.
+   */
+  exclusive: boolean;
+  /** Fail instead of creating a new, empty store file. */
+  mustExist?: boolean;
+  pruneIntervalMs?: number;
+  maxStoreBytes?: number;
+  onPruneError?: (error: unknown) => void;
+  /** Called once per failing PostgreSQL background task until it works. */
+  onBackgroundError?: (task: string, error: unknown) => void;
+}
+
+export async function openStore(
   location: StoreLocation,
-  options: {
-    historyChanges: number;
-    historySeconds: number;
-    /** Take the one-server-per-file lock; the CLI does not. */
-    exclusive: boolean;
-    /** Fail instead of creating a new, empty store file. */
-    mustExist?: boolean;
-    pruneIntervalMs?: number;
-    maxStoreBytes?: number;
-    onPruneError?: (error: unknown) => void;
-  },
+  options: OpenStoreOptions,
+): Promise<OpenedStore> {
+  if (location.kind === "postgres") {
+    const store = await PostgresStore.open({
+      url: location.url,
+      schema: location.schema,
+      historyChanges: options.historyChanges,
+      historySeconds: options.historySeconds,
+      pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
+      applicationName: options.exclusive ? "kvstream" : "kvstream-cli",
+      onBackgroundError: options.onBackgroundError,
+    }).catch((error: unknown) => {
+      const reason =
+        (error as { data?: { reason?: string } }).data?.reason ??
+        (error as Error).message;
+      throw new Error(
+        `Cannot open the PostgreSQL store ${redactPassword(location.url)} (schema ${location.schema}): ${reason}. Check --store (or KVSTREAM_STORE) and that the database accepts connections.`,
+      );
+    });
+    return { store, close: () => store.close() };
+  }
+  return openSqliteStore(location, options);
+}
+
+function openSqliteStore(
+  location: SqliteLocation,
+  options: OpenStoreOptions,
 ): OpenedStore {
   let unlock = () => {};
   if (location.path !== ":memory:") {

@@ -3,8 +3,19 @@ import Database, {
   type Statement,
 } from "better-sqlite3";
 
-import type { ApiKeyRecord, Role } from "../auth/api-key.js";
+import type { ApiKeyRecord } from "../auth/api-key.js";
 import { ErrorCode, RpcError, storeUnavailable } from "../protocol/errors.js";
+import { HistoryHolds } from "./history-holds.js";
+import {
+  estimateItemBytes,
+  subtreeBounds,
+  toApiKey,
+  toChange,
+  toEntry,
+  type ApiKeyRow,
+  type ChangeRow,
+  type EntryRow,
+} from "./rows.js";
 import { migrate } from "./sqlite-schema.js";
 import type {
   Change,
@@ -18,37 +29,6 @@ import type {
   StoredEntry,
   WriteRequest,
 } from "./store.js";
-
-interface EntryRow {
-  namespace: string;
-  key: string;
-  value: string | null;
-  version: number;
-  updated_by: string;
-  updated_at: number;
-}
-
-interface ChangeRow {
-  tenant_id: string;
-  seq: number;
-  op: "set" | "delete";
-  namespace: string;
-  key: string;
-  value: string | null;
-  version: number;
-  actor: string;
-  timestamp: number;
-}
-
-interface ApiKeyRow {
-  id: string;
-  tenant_id: string;
-  role: Role;
-  scope: string | null;
-  name: string | null;
-  created_at: number;
-  revoked_at: number | null;
-}
 
 interface PendingWrite {
   request: WriteRequest;
@@ -75,44 +55,6 @@ function toStoreError(error: unknown): unknown {
   return storeUnavailable(`${error.message} (${error.code})`);
 }
 
-function toEntry(row: EntryRow): StoredEntry {
-  return {
-    namespace: row.namespace,
-    key: row.key,
-    valueJson: row.value!,
-    version: row.version,
-    updatedBy: row.updated_by,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toChange(row: ChangeRow): Change {
-  const change: Change = {
-    tenantId: row.tenant_id,
-    seq: row.seq,
-    op: row.op,
-    namespace: row.namespace,
-    key: row.key,
-    version: row.version,
-    actor: row.actor,
-    timestamp: row.timestamp,
-  };
-  if (row.value !== null) change.valueJson = row.value;
-  return change;
-}
-
-function toApiKey(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    role: row.role,
-    scope: row.scope,
-    name: row.name,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
-}
-
 /**
  * Upper bound, as bytes, of every UTF-8 string that starts with `prefix`:
  * the prefix with its last byte plus one. UTF-8 never contains 0xFF, so
@@ -124,11 +66,6 @@ function prefixUpperBound(prefix: string): Buffer {
   const bytes = Buffer.from(prefix, "utf8");
   bytes[bytes.length - 1] += 1;
   return bytes;
-}
-
-/** SQL bounds of "equal to or below" a namespace: `ns` or `[ns/, ns0)`. */
-function subtreeBounds(namespace: string) {
-  return { ns: namespace, below: `${namespace}/`, beyond: `${namespace}0` };
 }
 
 export interface SqliteStoreOptions {
@@ -157,6 +94,7 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements Store {
   readonly storeId: string;
+  readonly maxReadsInFlight = 1;
 
   private readonly db: Connection;
   private readonly statements: ReturnType<typeof prepareStatements>;
@@ -168,8 +106,7 @@ export class SqliteStore implements Store {
   private writeFailure: string | null = null;
   private pruneFailing = false;
   private pruneTimer: NodeJS.Timeout | undefined;
-  /** For each tenant, the afterSeq of every active history hold. */
-  private readonly holds = new Map<string, Set<{ afterSeq: number }>>();
+  private readonly holds = new HistoryHolds();
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -484,36 +421,7 @@ export class SqliteStore implements Store {
   }
 
   holdHistory(tenantId: string, afterSeq: number): HistoryHold {
-    const hold = { afterSeq };
-    let tenantHolds = this.holds.get(tenantId);
-    if (!tenantHolds) {
-      tenantHolds = new Set();
-      this.holds.set(tenantId, tenantHolds);
-    }
-    tenantHolds.add(hold);
-    return {
-      moveTo: (seq) => {
-        hold.afterSeq = Math.max(hold.afterSeq, seq);
-      },
-      release: () => {
-        tenantHolds.delete(hold);
-        if (
-          tenantHolds.size === 0 &&
-          this.holds.get(tenantId) === tenantHolds
-        ) {
-          this.holds.delete(tenantId);
-        }
-      },
-    };
-  }
-
-  /** Returns the first seq that a hold keeps for the tenant, or Infinity. */
-  private firstHeldSeq(tenantId: string): number {
-    let first = Number.POSITIVE_INFINITY;
-    for (const hold of this.holds.get(tenantId) ?? []) {
-      first = Math.min(first, hold.afterSeq + 1);
-    }
-    return first;
+    return this.holds.hold(tenantId, afterSeq);
   }
 
   readChanges(options: {
@@ -566,7 +474,7 @@ export class SqliteStore implements Store {
           keepFromCount,
           keepFromAge,
           tenant.oldest_seq + 10_000,
-          this.firstHeldSeq(tenant.tenant_id),
+          this.holds.firstHeldSeq(tenant.tenant_id),
         );
         if (keepFrom <= tenant.oldest_seq) continue;
 
@@ -665,20 +573,6 @@ export class SqliteStore implements Store {
     clearInterval(this.pruneTimer);
     this.db.close();
   }
-}
-
-/**
- * JSON size of a kv/list item, for the page byte limit. Key and actor are
- * measured escaped, since `"` and `\` double in JSON; the value is stored
- * as JSON already; 80 bytes cover the member names and numbers.
- */
-function estimateItemBytes(row: EntryRow): number {
-  return (
-    Buffer.byteLength(JSON.stringify(row.key)) +
-    Buffer.byteLength(row.value ?? "") +
-    Buffer.byteLength(JSON.stringify(row.updated_by)) +
-    80
-  );
 }
 
 function prepareStatements(db: Connection) {

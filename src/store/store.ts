@@ -87,6 +87,12 @@ export type CommitListener = (changes: Change[]) => void;
 export interface Store {
   /** Random id of this store's history, made when the store is created. */
   readonly storeId: string;
+  /**
+   * How many frames with reads one connection may run at once. 1 suits a
+   * store whose reads finish synchronously; a networked store overlaps
+   * its round trips.
+   */
+  readonly maxReadsInFlight: number;
 
   get(namespace: string, key: string): Promise<StoredEntry | null>;
   getMany(

@@ -1,0 +1,67 @@
+import { RpcError, storeUnavailable } from "../protocol/errors.js";
+
+/**
+ * SQLSTATE classes that mean the database cannot take the operation now,
+ * as opposed to a bug. They are 08 connection exception, 40 transaction
+ * rollback (serialization failure, deadlock), 53 insufficient resources,
+ * 54 program limit exceeded (a full NOTIFY queue), 55 object not in
+ * prerequisite state (lock not available), 57 operator intervention
+ * (shutdown, statement timeout) and 58 system error. 25006 is a write
+ * on a read-only standby.
+ */
+const unavailableStates = /^(08|40|53|54|55|57|58)|^25006$/;
+
+/** Error codes of the postgres driver and of Node's sockets for a lost link. */
+const connectionCodes = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+]);
+
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return connectionCodes.has(code) || unavailableStates.test(code);
+}
+
+/**
+ * Maps a database error to -32001 when it means an outage; returns any
+ * other error unchanged. The reason carries the driver's message, which
+ * names the condition and never a stored value.
+ */
+export function toStoreError(error: unknown): unknown {
+  if (error instanceof RpcError || !isUnavailable(error)) return error;
+  const { message, code } = error as Error & { code: string };
+  return storeUnavailable(`${message} (${code})`);
+}
+
+/**
+ * Settles like `work`, but rejects with -32001 once `ms` pass first. The
+ * work goes on in the background and its late outcome is dropped, so a
+ * write that times out may still commit without an acknowledgement.
+ */
+export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          storeUnavailable(
+            `PostgreSQL did not respond within ${ms} ms (timed out)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  const mapped = work.catch((error: unknown) => {
+    throw toStoreError(error);
+  });
+  return Promise.race([mapped, timeout]).finally(() => clearTimeout(timer));
+}
