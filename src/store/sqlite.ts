@@ -332,10 +332,15 @@ export class SqliteStore implements Store {
         for (const pending of batch) {
           const tenantId = pending.request.tenantId;
           const seqBefore = seqs.get(tenantId);
-          s.savepoint.run();
+          // apply() raises a request's RpcError before that operation
+          // writes, so only a request of several operations can have
+          // written something to undo. Skipping the savepoint otherwise
+          // saves two statements per write.
+          const undoable = pending.request.operations.length > 1;
+          if (undoable) s.savepoint.run();
           try {
             const changes = this.apply(pending.request, seqs, timestamp);
-            s.release.run();
+            if (undoable) s.release.run();
             outcomes.push(changes);
             committed.push(...changes);
           } catch (error) {
@@ -344,8 +349,10 @@ export class SqliteStore implements Store {
             // have rolled the transaction back (sqlite3_get_autocommit
             // documentation), so the savepoint is not touched then.
             if (!(error instanceof RpcError)) throw error;
-            s.rollbackToSavepoint.run();
-            s.release.run();
+            if (undoable) {
+              s.rollbackToSavepoint.run();
+              s.release.run();
+            }
             if (seqBefore === undefined) seqs.delete(tenantId);
             else seqs.set(tenantId, seqBefore);
             outcomes.push(error);
