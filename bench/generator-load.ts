@@ -29,10 +29,16 @@ export class GeneratorLoadMeter {
   }
 }
 
-/**
- * The generator limited the run when it used most of a core or its own
- * event loop lagged: latencies then include time spent in the generator.
- */
+/** True when the generator used most of a core, so it may have limited the run. */
 export function isGeneratorSaturated(load: GeneratorLoad): boolean {
-  return load.cpuFraction > 0.9 || load.loopDelayP99Ms > 50;
+  return load.cpuFraction > 0.9;
+}
+
+/**
+ * True when the generator's event loop waited long for the CPU while
+ * using little of it: other processes kept the cores busy, so latencies
+ * include scheduling delay on the generator's side too.
+ */
+export function isMachineOversubscribed(load: GeneratorLoad): boolean {
+  return load.cpuFraction <= 0.9 && load.loopDelayP99Ms > 50;
 }

@@ -4,14 +4,8 @@
  * medians and the ratio kvstream / reference per scenario, and kvstream /
  * Redis where redis-server and redis-benchmark are installed.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
 import { Command, Option } from "commander";
 
-import { BenchClient } from "./bench-client.js";
 import { isRedisInstalled, runRedisBenchmark } from "./redis.js";
 import {
   buildRow,
@@ -25,16 +19,11 @@ import {
   buildScenarios,
   type Sample,
   type Scenario,
-  type Target,
   type TargetName,
 } from "./scenarios.js";
-import { launchServer, type LaunchedServer } from "./server-launch.js";
+import { ServerPair, type ServerPairOptions } from "./server-pair.js";
 import { fullSettings, quickSettings, type Settings } from "./settings.js";
 import { WorkerPool } from "./worker-pool.js";
-
-const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const cliPath = join(distRoot, "src", "cli", "main.js");
-const referencePath = join(distRoot, "bench", "reference-server.js");
 
 interface Options {
   quick: boolean;
@@ -45,6 +34,7 @@ interface Options {
   only?: string;
   redis: boolean;
   profile?: string;
+  referenceCoalesce: boolean;
 }
 
 function positiveInteger(name: string) {
@@ -59,56 +49,27 @@ function positiveInteger(name: string) {
   };
 }
 
+function pairOptions(options: Options): ServerPairOptions {
+  return {
+    profileDir: options.profile,
+    referenceCoalesce: options.referenceCoalesce,
+  };
+}
+
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-async function startTargets(
-  storeDir: string,
-  options: Options,
-): Promise<{ servers: LaunchedServer[]; targets: Target[] }> {
-  const servers: LaunchedServer[] = [];
-  const targets: Target[] = [];
-  const reference = await launchServer({ script: referencePath, args: ["0"] });
-  servers.push(reference);
-  const kvstream = await launchServer({
-    script: cliPath,
-    args: [
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--store",
-      `sqlite:${join(storeDir, "kvstream.db")}`,
-    ],
-    nodeFlags: options.profile
-      ? ["--cpu-prof", "--cpu-prof-dir", resolve(options.profile)]
-      : [],
-  });
-  servers.push(kvstream);
-  if (!kvstream.demoKey)
-    throw new Error("kvstream did not print a key for its fresh store");
-
-  for (const [name, server, apiKey] of [
-    ["reference", reference, "unused"],
-    ["kvstream", kvstream, kvstream.demoKey],
-  ] as Array<[TargetName, LaunchedServer, string]>) {
-    targets.push({
-      name,
-      url: server.url,
-      apiKey,
-      pid: server.pid,
-      client: await BenchClient.connect(server.url, apiKey),
-    });
-  }
-  return { servers, targets };
-}
-
+/**
+ * Measures one scenario on every server. An isolated scenario gets a
+ * fresh pair of servers for each run, so that what earlier runs left in
+ * memory does not count.
+ */
 async function runScenario(
   scenario: Scenario,
-  targets: Target[],
+  shared: ServerPair,
   settings: Settings,
+  options: Options,
   redisAvailable: boolean,
 ): Promise<Row> {
   const samples: Record<TargetName | "redis", Sample[]> = {
@@ -117,20 +78,26 @@ async function runScenario(
     redis: [],
   };
   const failures: string[] = [];
-  const active = targets.filter((target) =>
-    scenario.targets.includes(target.name),
-  );
+  const activeIn = (pair: ServerPair) =>
+    pair.targets.filter((target) => scenario.targets.includes(target.name));
+  const prepare = async (pair: ServerPair) => {
+    if (!scenario.prepare) return;
+    for (const target of activeIn(pair)) {
+      const startedAt = performance.now();
+      await scenario.prepare(target);
+      const seconds = (performance.now() - startedAt) / 1000;
+      log(`  prepared ${target.name} in ${seconds.toFixed(1)} s`);
+    }
+  };
+
   log(`${scenario.id}: ${scenario.title}`);
-  for (const target of active) {
-    if (!scenario.prepare) continue;
-    const startedAt = performance.now();
-    await scenario.prepare(target);
-    log(
-      `  prepared ${target.name} in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
-    );
-  }
+  if (!scenario.isolated) await prepare(shared);
   for (let run = 1; run <= settings.runs; run++) {
-    for (const target of active) {
+    const pair = scenario.isolated
+      ? await ServerPair.start(pairOptions(options))
+      : shared;
+    if (scenario.isolated) await prepare(pair);
+    for (const target of activeIn(pair)) {
       try {
         const sample = await scenario.measure(target);
         samples[target.name].push(sample);
@@ -144,6 +111,7 @@ async function runScenario(
         log(`  run ${run} ${target.name} failed: ${(error as Error).message}`);
       }
     }
+    if (scenario.isolated) await pair.stop();
     if (scenario.redis && redisAvailable) {
       try {
         const result = await runRedisBenchmark(scenario.redis);
@@ -200,8 +168,12 @@ async function main(): Promise<void> {
     )
     .option("--no-redis", "skip the redis-benchmark comparison")
     .option(
+      "--no-reference-coalesce",
+      "let the reference server write each frame at once instead of coalescing writes per event loop turn",
+    )
+    .option(
       "--profile <dir>",
-      "write a V8 CPU profile of the kvstream server into this directory",
+      "write V8 CPU profiles of both servers into this directory (file names carry the process id)",
     );
   program.parse();
   const options = program.opts<Options>();
@@ -219,12 +191,10 @@ async function main(): Promise<void> {
       "redis-server or redis-benchmark not found; the Redis column stays empty",
     );
 
-  const storeDir = await mkdtemp(join(tmpdir(), "kvstream-bench-"));
   const pool = new WorkerPool(settings.workers);
-  let servers: LaunchedServer[] = [];
-  let targets: Target[] = [];
+  let shared: ServerPair | undefined;
   try {
-    ({ servers, targets } = await startTargets(storeDir, options));
+    shared = await ServerPair.start(pairOptions(options));
     let scenarios = buildScenarios(settings, pool);
     if (options.only) {
       const wanted = options.only
@@ -240,7 +210,9 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     for (const scenario of scenarios)
-      rows.push(await runScenario(scenario, targets, settings, redisAvailable));
+      rows.push(
+        await runScenario(scenario, shared, settings, options, redisAvailable),
+      );
     const report: Report = {
       machine: machineInfo(),
       settings,
@@ -253,10 +225,8 @@ async function main(): Promise<void> {
         : formatTable(report),
     );
   } finally {
-    for (const target of targets) target.client.close();
-    await Promise.all(servers.map((server) => server.stop()));
+    await shared?.stop();
     pool.close();
-    await rm(storeDir, { recursive: true, force: true });
   }
 }
 

@@ -5,15 +5,32 @@
  * It handles kv/get, kv/set, kv/batch and watch/subscribe and sends each
  * set to the connections subscribed to its namespace or an ancestor.
  *
- * Values live in a Map so that kv/get answers carry the same bytes as
- * kvstream's. Nothing is written to disk.
+ * Values live in a Map so that kv/get responses carry the same bytes as
+ * kvstream's. Nothing is written to disk. Writes to each socket are
+ * coalesced per event loop turn as kvstream does, unless `--no-coalesce`
+ * is given, so that the ratio measures everything but the write path.
  *
- * Run: node dist/bench/reference-server.js [port]; it prints the same
- * `listening on ws://HOST:PORT/stream` line as `kvstream serve`.
+ * Run: node dist/bench/reference-server.js [port] [--no-coalesce]; it
+ * prints the same `listening on ws://HOST:PORT/stream` line as
+ * `kvstream serve`.
  */
 import { createServer } from "node:http";
 
 import { WebSocketServer, type WebSocket } from "ws";
+
+import { WriteCoalescer } from "../src/server/write-coalescing.js";
+
+const coalesce = !process.argv.includes("--no-coalesce");
+const writers = new WeakMap<WebSocket, WriteCoalescer>();
+
+function sendFrame(
+  socket: WebSocket,
+  text: string,
+  bytes = Buffer.byteLength(text),
+): void {
+  writers.get(socket)?.beforeWrite(bytes);
+  socket.send(text);
+}
 
 interface Entry {
   valueJson: string;
@@ -51,13 +68,17 @@ function set(
   seq++;
 
   let text: string | undefined;
+  let bytes = 0;
   const sent = new Set<WebSocket>();
   for (let scope = namespace; ;) {
     for (const socket of subscribers.get(scope) ?? []) {
       if (sent.has(socket)) continue;
       sent.add(socket);
-      text ??= `{"jsonrpc":"2.0","method":"watch/change","params":{"seq":${seq},"op":"set","namespace":${JSON.stringify(namespace)},"key":${JSON.stringify(key)},"value":${valueJson},"version":${version},"actor":"reference","timestamp":${updatedAt},"tenantId":"bench"}}`;
-      socket.send(text);
+      if (text === undefined) {
+        text = `{"jsonrpc":"2.0","method":"watch/change","params":{"seq":${seq},"op":"set","namespace":${JSON.stringify(namespace)},"key":${JSON.stringify(key)},"value":${valueJson},"version":${version},"actor":"reference","timestamp":${updatedAt},"tenantId":"bench"}}`;
+        bytes = Buffer.byteLength(text);
+      }
+      sendFrame(socket, text, bytes);
     }
     const slash = scope.lastIndexOf("/");
     if (slash < 0) break;
@@ -128,13 +149,14 @@ const server = new WebSocketServer({
   path: "/stream",
   perMessageDeflate: false,
 });
-server.on("connection", (socket) => {
+server.on("connection", (socket, request) => {
+  if (coalesce) writers.set(socket, new WriteCoalescer(request.socket));
   socket.on("message", (data) => {
     let message: any;
     try {
       message = JSON.parse(data.toString());
     } catch {
-      socket.send(error(null, -32700, "The message is not valid JSON."));
+      sendFrame(socket, error(null, -32700, "The message is not valid JSON."));
       return;
     }
     const replies = Array.isArray(message)
@@ -142,7 +164,8 @@ server.on("connection", (socket) => {
           .map((entry) => handle(socket, entry))
           .filter((reply) => reply !== null)
       : [handle(socket, message)];
-    socket.send(
+    sendFrame(
+      socket,
       Array.isArray(message) ? `[${replies.join(",")}]` : replies[0]!,
     );
   });
@@ -150,7 +173,10 @@ server.on("connection", (socket) => {
   socket.on("error", () => {});
 });
 
-http.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
+const port = Number(
+  process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 0,
+);
+http.listen(port, "127.0.0.1", () => {
   const address = http.address();
   const port = typeof address === "object" && address ? address.port : 0;
   process.stdout.write(`listening on ws://127.0.0.1:${port}/stream\n`);

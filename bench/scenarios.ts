@@ -1,6 +1,10 @@
 import { BenchClient, preloadKeys } from "./bench-client.js";
 import { writeChanges } from "./change-writer.js";
-import { isGeneratorSaturated } from "./generator-load.js";
+import {
+  isGeneratorSaturated,
+  isMachineOversubscribed,
+} from "./generator-load.js";
+import type { GeneratorLoad } from "./tasks.js";
 import { LatencyHistogram } from "./histogram.js";
 import type { RedisRun } from "./redis.js";
 import { sleep } from "./rpc-load.js";
@@ -47,6 +51,8 @@ export interface Scenario {
   title: string;
   metric: string;
   higherIsBetter: boolean;
+  /** True to start fresh servers for each run (memory figures). */
+  isolated?: boolean;
   /** Servers this scenario runs on; the reference cannot list keys. */
   targets: TargetName[];
   /** Runs once per server before the measured runs. */
@@ -59,6 +65,19 @@ export interface Scenario {
 const bothTargets: TargetName[] = ["reference", "kvstream"];
 const namespaceRoot = "tenant:demo/bench";
 
+/** Notes on a generator that may have limited or delayed a run. */
+function generatorNotes(load: GeneratorLoad, role: string): string[] {
+  if (isGeneratorSaturated(load)) {
+    return [`${role} saturated: a worker used over 0.9 of a core`];
+  }
+  if (isMachineOversubscribed(load)) {
+    return [
+      `${role} waited for the CPU (event loop delay p99 over 50 ms at low CPU use): other processes kept the cores busy`,
+    ];
+  }
+  return [];
+}
+
 function rpcSample(result: RpcLoadResult): Sample {
   const latency = LatencyHistogram.fromSnapshot(result.latency);
   const notes: string[] = [];
@@ -67,11 +86,7 @@ function rpcSample(result: RpcLoadResult): Sample {
   }
   if (result.unsent > 0)
     notes.push(`${result.unsent} requests never sent (server behind schedule)`);
-  if (isGeneratorSaturated(result.generator)) {
-    notes.push(
-      `generator saturated (cpu ${result.generator.cpuFraction.toFixed(2)}, loop p99 ${result.generator.loopDelayP99Ms.toFixed(1)} ms)`,
-    );
-  }
+  notes.push(...generatorNotes(result.generator, "generator"));
   return {
     value: result.operations / result.seconds,
     p50Ms: latency.percentile(50) / 1000,
@@ -89,11 +104,7 @@ function watchNotes(result: WatchResult, expected: number): string[] {
   if (result.lost > 0)
     notes.push(`${result.lost} of ${expected} deliveries lost`);
   if (result.duplicated > 0) notes.push(`${result.duplicated} duplicated`);
-  if (isGeneratorSaturated(result.generator)) {
-    notes.push(
-      `watchers saturated (cpu ${result.generator.cpuFraction.toFixed(2)}, loop p99 ${result.generator.loopDelayP99Ms.toFixed(1)} ms)`,
-    );
-  }
+  notes.push(...generatorNotes(result.generator, "watchers"));
   return notes;
 }
 
@@ -297,10 +308,11 @@ function idleScenario(settings: Settings, pool: WorkerPool): Scenario {
   return {
     id: `idle-${connections}`,
     kind: "idle",
-    title: `${connections} idle connections with one subscription each`,
-    metric: "KiB resident per connection",
+    title: `${connections} idle connections with one subscription each, fresh server per run`,
+    metric: "MiB resident",
     higherIsBetter: false,
     targets: bothTargets,
+    isolated: true,
     measure: async (target) => {
       const before = residentBytes(target.pid);
       const opened = await pool.openWatchers(
@@ -315,10 +327,11 @@ function idleScenario(settings: Settings, pool: WorkerPool): Scenario {
       await sleep(1_000);
       const after = residentBytes(target.pid);
       const result = await pool.finishWatchers([]);
+      const perConnection = (after - before) / Math.max(1, opened.opened);
       return {
-        value: (after - before) / Math.max(1, opened.opened) / 1024,
+        value: after / mebibyte,
         notes: [
-          `server resident ${(after / mebibyte).toFixed(1)} MiB with ${opened.opened} connections (${(before / mebibyte).toFixed(1)} MiB before)`,
+          `${(perConnection / 1024).toFixed(1)} KiB per connection over the ${(before / mebibyte).toFixed(1)} MiB of the idle process, ${opened.opened} connections`,
           ...watchNotes(result, 0),
         ],
       };
