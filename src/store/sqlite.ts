@@ -5,6 +5,7 @@ import Database, {
 
 import type { ApiKeyRecord, Role } from "../auth/api-key.js";
 import { ErrorCode, RpcError, storeUnavailable } from "../protocol/errors.js";
+import { EntryCache } from "./entry-cache.js";
 import { migrate } from "./sqlite-schema.js";
 import type {
   Change,
@@ -55,6 +56,13 @@ interface PendingWrite {
   resolve: (changes: Change[]) => void;
   reject: (error: unknown) => void;
 }
+
+/**
+ * Estimated memory for cached entries, in bytes. kv/get is served from
+ * memory for entries read recently.
+ */
+// NOTE: a fixed size, not an option of `kvstream serve` yet.
+const entryCacheBytes = 32 * 1024 * 1024;
 
 /**
  * SQLite result codes that mean the store cannot take the operation now,
@@ -170,6 +178,10 @@ export class SqliteStore implements Store {
   private pruneTimer: NodeJS.Timeout | undefined;
   /** For each tenant, the afterSeq of every active history hold. */
   private readonly holds = new Map<string, Set<{ afterSeq: number }>>();
+  private readonly cache = new EntryCache(entryCacheBytes);
+  /** SQLite's data_version when the cache was last known to be exact. */
+  private dataVersion = 0;
+  private dataVersionChecked = false;
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -214,10 +226,34 @@ export class SqliteStore implements Store {
 
   get(namespace: string, key: string): Promise<StoredEntry | null> {
     return this.read(() => {
+      this.clearCacheIfWrittenElsewhere();
+      const cached = this.cache.get(namespace, key);
+      if (cached) return cached;
       const row = this.statements.getEntry.get(namespace, key) as
         EntryRow | undefined;
-      return row && row.value !== null ? toEntry(row) : null;
+      if (!row || row.value === null) return null;
+      const entry = toEntry(row);
+      this.cache.set(entry);
+      return entry;
     });
+  }
+
+  /**
+   * Clears the entry cache when another connection committed to the file
+   * since the last check. PRAGMA data_version reveals such commits, while
+   * this process's own commits update the cache instead. The check runs
+   * once per event loop turn, so another process's write shows up in
+   * reads from the next turn on.
+   */
+  private clearCacheIfWrittenElsewhere(): void {
+    if (this.dataVersionChecked) return;
+    this.dataVersionChecked = true;
+    setImmediate(() => (this.dataVersionChecked = false));
+    const version = this.statements.dataVersion.get() as number;
+    if (version !== this.dataVersion) {
+      this.cache.clear();
+      this.dataVersion = version;
+    }
   }
 
   getMany(
@@ -376,6 +412,20 @@ export class SqliteStore implements Store {
     this.writeFailure = null;
     for (const [tenantId, lastSeq] of seqs) {
       this.lastSeqByTenant.set(tenantId, lastSeq);
+    }
+    for (const change of committed) {
+      if (change.valueJson === undefined) {
+        this.cache.delete(change.namespace, change.key);
+        continue;
+      }
+      this.cache.update({
+        namespace: change.namespace,
+        key: change.key,
+        valueJson: change.valueJson,
+        version: change.version,
+        updatedBy: change.actor,
+        updatedAt: change.timestamp,
+      });
     }
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
@@ -698,6 +748,7 @@ function prepareStatements(db: Connection) {
     release: prepare("RELEASE write_request"),
     rollbackToSavepoint: prepare("ROLLBACK TO write_request"),
     ping: prepare("SELECT 1"),
+    dataVersion: prepare("PRAGMA data_version").pluck(),
     touchMeta: prepare("UPDATE meta SET value = value WHERE name = 'store_id'"),
 
     getEntry: prepare(
