@@ -20,9 +20,14 @@ export interface Row {
   reference: Summary | null;
   kvstream: Summary | null;
   redis: Summary | null;
-  /** kvstream's median divided by the reference server's. */
+  /**
+   * Median of kvstream's figure divided by the reference server's, run by
+   * run. Each pair ran back to back, so the ratio of a pair suffers less
+   * from the load of other processes on a shared machine than a ratio of
+   * medians taken minutes apart.
+   */
   ratioToReference: number | null;
-  /** kvstream's median divided by Redis's, where Redis ran. */
+  /** The same ratio against Redis, where Redis ran. */
   ratioToRedis: number | null;
   notes: string[];
 }
@@ -50,6 +55,20 @@ export function median(values: number[]): number {
     : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/**
+ * Returns the median of the run-by-run ratios `values[i] / others[i]`,
+ * or null when no pair has a non-zero divisor.
+ */
+// NOTE: runs are paired by position, so a failed run pairs the runs
+// after it with their neighbours' partners; the notes list such failures.
+export function pairedRatio(values: number[], others: number[]): number | null {
+  const ratios: number[] = [];
+  for (let index = 0; index < Math.min(values.length, others.length); index++) {
+    if (others[index] !== 0) ratios.push(values[index] / others[index]);
+  }
+  return ratios.length === 0 ? null : median(ratios);
+}
+
 export function summarize(samples: Sample[]): Summary | null {
   if (samples.length === 0) return null;
   const optionalMedian = (values: Array<number | undefined>) => {
@@ -74,9 +93,7 @@ export function buildRow(
   const kvstream = summarize(samples.kvstream);
   const redis = summarize(samples.redis);
   const ratio = (other: Summary | null) =>
-    kvstream && other && other.median !== 0
-      ? kvstream.median / other.median
-      : null;
+    kvstream && other ? pairedRatio(kvstream.values, other.values) : null;
   const notes = [
     ...samples.reference.flatMap((sample) =>
       sample.notes.map((note) => `reference: ${note}`),
@@ -214,6 +231,7 @@ export function formatTable(report: Report): string {
   const out = [
     `${machine.cpus} x ${machine.model}, Node.js ${machine.node}, load average ${machine.loadAverage.map((load) => load.toFixed(2)).join(" ")}`,
     `median of ${settings.runs} run(s) per scenario and server, ${settings.durationMs} ms each after ${settings.warmupMs} ms warm-up, ${settings.workers} load generator processes`,
+    "ratios are medians of run-by-run ratios; each kvstream run follows its reference run",
     "",
     ...table,
     "",
