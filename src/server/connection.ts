@@ -1,3 +1,5 @@
+import type { Duplex } from "node:stream";
+
 import type { Logger } from "pino";
 import WebSocket from "ws";
 
@@ -10,6 +12,7 @@ import { WatchSession } from "../watch/watch-session.js";
 import { answerFrame } from "./frame-answer.js";
 import type { ServerContext } from "./server-context.js";
 import { RequestScheduler } from "./request-scheduler.js";
+import { WriteCoalescer } from "./write-coalescing.js";
 
 /** An unauthenticated connection is closed after this many frames... */
 const unauthenticatedFrameLimit = 16;
@@ -55,6 +58,7 @@ export class Connection implements NotificationSink {
 
   private readonly logger: Logger;
   private readonly scheduler: RequestScheduler;
+  private readonly writes: WriteCoalescer;
   private readonly dispatchContext: DispatchContext | undefined;
   private readonly outbound: OutboundSlot[] = [];
   private outboundBytes = 0;
@@ -73,8 +77,13 @@ export class Connection implements NotificationSink {
   private authTimer: NodeJS.Timeout | undefined;
   lastPongAt = Date.now();
 
+  /**
+   * `transport` is the upgraded TCP socket under `socket`, whose writes
+   * are coalesced per event loop turn.
+   */
   constructor(
     private readonly socket: WebSocket,
+    transport: Duplex,
     readonly key: ApiKeyRecord | null,
     private readonly server: ServerContext,
   ) {
@@ -82,6 +91,7 @@ export class Connection implements NotificationSink {
       connectionId: this.id,
       keyId: key?.id,
     });
+    this.writes = new WriteCoalescer(transport);
     this.scheduler = new RequestScheduler((method) =>
       server.isWriteMethod(method),
     );
@@ -249,9 +259,7 @@ export class Connection implements NotificationSink {
       if (head.text === undefined) break;
       this.outbound.shift();
       this.outboundBytes -= head.bytes;
-      if (head.text !== null && this.socket.readyState === WebSocket.OPEN) {
-        this.socket.send(head.text);
-      }
+      if (head.text !== null) this.sendFrame(head.text, head.bytes);
     }
     this.applyBackpressure();
   }
@@ -297,7 +305,7 @@ export class Connection implements NotificationSink {
   sendNotification(text: string, bytes: number): void {
     if (this.closing) return;
     if (this.outbound.length === 0) {
-      if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+      this.sendFrame(text, bytes);
       return;
     }
     let position = this.outbound.length;
@@ -316,8 +324,17 @@ export class Connection implements NotificationSink {
     if (position === 0) this.flush();
   }
 
+  private sendFrame(text: string, bytes: number): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.writes.beforeWrite(bytes);
+    this.socket.send(text);
+  }
+
+  /** Bytes queued for the client, leaving out those held until the turn ends. */
   unsentBytes(): number {
-    return this.socket.bufferedAmount + this.outboundBytes;
+    return (
+      this.socket.bufferedAmount + this.outboundBytes - this.writes.heldBytes
+    );
   }
 
   waitForDrain(bytes: number): Promise<void> {

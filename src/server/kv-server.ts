@@ -246,7 +246,7 @@ export class KvServer {
     authenticated.then(
       (key) => {
         this.wss.handleUpgrade(request, socket, head, (ws) => {
-          const connection = new Connection(ws, key, this.context);
+          const connection = new Connection(ws, socket, key, this.context);
           this.connections.add(connection);
           this.context.metrics.connections.inc();
         });

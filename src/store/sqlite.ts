@@ -5,6 +5,7 @@ import Database, {
 
 import type { ApiKeyRecord } from "../auth/api-key.js";
 import { ErrorCode, RpcError, storeUnavailable } from "../protocol/errors.js";
+import { EntryCache } from "./entry-cache.js";
 import { HistoryHolds } from "./history-holds.js";
 import {
   estimateItemBytes,
@@ -35,6 +36,13 @@ interface PendingWrite {
   resolve: (changes: Change[]) => void;
   reject: (error: unknown) => void;
 }
+
+/**
+ * Estimated memory for cached entries, in bytes. kv/get is served from
+ * memory for entries read recently.
+ */
+// NOTE: a fixed size, not an option of `kvstream serve` yet.
+const entryCacheBytes = 32 * 1024 * 1024;
 
 /**
  * SQLite result codes that mean the store cannot take the operation now,
@@ -107,6 +115,10 @@ export class SqliteStore implements Store {
   private pruneFailing = false;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly holds = new HistoryHolds();
+  private readonly cache = new EntryCache(entryCacheBytes);
+  /** SQLite's data_version when the cache was last known to be exact. */
+  private dataVersion = 0;
+  private dataVersionChecked = false;
   private closed = false;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -151,10 +163,34 @@ export class SqliteStore implements Store {
 
   get(namespace: string, key: string): Promise<StoredEntry | null> {
     return this.read(() => {
+      this.clearCacheIfWrittenElsewhere();
+      const cached = this.cache.get(namespace, key);
+      if (cached) return cached;
       const row = this.statements.getEntry.get(namespace, key) as
         EntryRow | undefined;
-      return row && row.value !== null ? toEntry(row) : null;
+      if (!row || row.value === null) return null;
+      const entry = toEntry(row);
+      this.cache.set(entry);
+      return entry;
     });
+  }
+
+  /**
+   * Clears the entry cache when another connection committed to the file
+   * since the last check. PRAGMA data_version reveals such commits, while
+   * this process's own commits update the cache instead. The check runs
+   * once per event loop turn, so another process's write shows up in
+   * reads from the next turn on.
+   */
+  private clearCacheIfWrittenElsewhere(): void {
+    if (this.dataVersionChecked) return;
+    this.dataVersionChecked = true;
+    setImmediate(() => (this.dataVersionChecked = false));
+    const version = this.statements.dataVersion.get() as number;
+    if (version !== this.dataVersion) {
+      this.cache.clear();
+      this.dataVersion = version;
+    }
   }
 
   getMany(
@@ -269,10 +305,15 @@ export class SqliteStore implements Store {
         for (const pending of batch) {
           const tenantId = pending.request.tenantId;
           const seqBefore = seqs.get(tenantId);
-          s.savepoint.run();
+          // apply() raises a request's RpcError before that operation
+          // writes, so only a request of several operations can have
+          // written something to undo. Skipping the savepoint otherwise
+          // saves two statements per write.
+          const undoable = pending.request.operations.length > 1;
+          if (undoable) s.savepoint.run();
           try {
             const changes = this.apply(pending.request, seqs, timestamp);
-            s.release.run();
+            if (undoable) s.release.run();
             outcomes.push(changes);
             committed.push(...changes);
           } catch (error) {
@@ -281,8 +322,10 @@ export class SqliteStore implements Store {
             // have rolled the transaction back (sqlite3_get_autocommit
             // documentation), so the savepoint is not touched then.
             if (!(error instanceof RpcError)) throw error;
-            s.rollbackToSavepoint.run();
-            s.release.run();
+            if (undoable) {
+              s.rollbackToSavepoint.run();
+              s.release.run();
+            }
             if (seqBefore === undefined) seqs.delete(tenantId);
             else seqs.set(tenantId, seqBefore);
             outcomes.push(error);
@@ -306,6 +349,20 @@ export class SqliteStore implements Store {
     this.writeFailure = null;
     for (const [tenantId, lastSeq] of seqs) {
       this.lastSeqByTenant.set(tenantId, lastSeq);
+    }
+    for (const change of committed) {
+      if (change.valueJson === undefined) {
+        this.cache.delete(change.namespace, change.key);
+        continue;
+      }
+      this.cache.update({
+        namespace: change.namespace,
+        key: change.key,
+        valueJson: change.valueJson,
+        version: change.version,
+        updatedBy: change.actor,
+        updatedAt: change.timestamp,
+      });
     }
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
@@ -585,6 +642,7 @@ function prepareStatements(db: Connection) {
     release: prepare("RELEASE write_request"),
     rollbackToSavepoint: prepare("ROLLBACK TO write_request"),
     ping: prepare("SELECT 1"),
+    dataVersion: prepare("PRAGMA data_version").pluck(),
     touchMeta: prepare("UPDATE meta SET value = value WHERE name = 'store_id'"),
 
     getEntry: prepare(
