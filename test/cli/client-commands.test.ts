@@ -1,27 +1,20 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import { connect, type KvClient } from "../../src/client/index.js";
-import {
-  cliPath,
-  createKey,
-  createTempStore,
-  runCli,
-  startServer,
-  type CliResult,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { type KvClient } from "../../src/client/index.js";
+import { useClientServer } from "../support/client-server.js";
+import { cliPath, runCli, type CliResult } from "../support/server-process.js";
 import { delay, range, withTimeout } from "../support/watch-helpers.js";
 
-let store: TempStore;
-let server: ServerProcess;
-let apiKey: string;
+const fixture = useClientServer({ key: { tenant: "cli" } });
 let client: KvClient;
 
 function env(): Record<string, string> {
-  return { KVSTREAM_URL: server.url, KVSTREAM_API_KEY: apiKey };
+  return {
+    KVSTREAM_URL: fixture.server.url,
+    KVSTREAM_API_KEY: fixture.key.key,
+  };
 }
 
 function kvstream(args: string[], input?: string): Promise<CliResult> {
@@ -54,16 +47,7 @@ function runPipeline(
 }
 
 before(async () => {
-  store = await createTempStore();
-  server = await startServer({ store: store.store });
-  ({ key: apiKey } = await createKey(store.store, { tenant: "cli" }));
-  client = await connect(server.url, { apiKey });
-});
-
-after(async () => {
-  await client?.close();
-  await server?.stop();
-  await store?.remove();
+  client = await fixture.openShared();
 });
 
 describe("set and get", () => {
@@ -202,7 +186,7 @@ describe("usage and connection errors", () => {
 
   it("missing API key exits 2", async () => {
     const result = await runCli(["get", "tenant:cli/a", "k"], {
-      env: { KVSTREAM_URL: server.url, KVSTREAM_API_KEY: "" },
+      env: { KVSTREAM_URL: fixture.server.url, KVSTREAM_API_KEY: "" },
     });
 
     assert.equal(result.code, 2);
@@ -213,7 +197,7 @@ describe("usage and connection errors", () => {
     const result = await runCli(["get", "tenant:cli/a", "k"], {
       env: {
         KVSTREAM_URL: "ws://127.0.0.1:1/stream",
-        KVSTREAM_API_KEY: apiKey,
+        KVSTREAM_API_KEY: fixture.key.key,
       },
     });
 
@@ -230,7 +214,10 @@ describe("usage and connection errors", () => {
 
   it("invalid key exits 1 with Unauthorized", async () => {
     const result = await runCli(["get", "tenant:cli/a", "k"], {
-      env: { KVSTREAM_URL: server.url, KVSTREAM_API_KEY: "kvs_nokey_secret" },
+      env: {
+        KVSTREAM_URL: fixture.server.url,
+        KVSTREAM_API_KEY: "kvs_nokey_secret",
+      },
     });
 
     assert.equal(result.code, 1);
@@ -420,13 +407,9 @@ describe("watch", { timeout: 60_000 }, () => {
     }
     await waitForLines(before + 5);
 
-    const port = server.port;
-    await server.kill();
-    server = await startServer({
-      store: store.store,
-      args: ["--port", String(port)],
-    });
-    const writer = await connect(server.url, { apiKey });
+    await fixture.server.kill();
+    await fixture.restartOnSamePort();
+    const writer = await fixture.open();
     for (let n = 6; n <= 10; n++) {
       await writer.set({ namespace, key: `k${n}`, value: n });
     }
@@ -455,7 +438,7 @@ describe("watch", { timeout: 60_000 }, () => {
     // The client reconnects through the new server; reset the test's
     // own client to it as well.
     await client.close();
-    client = await connect(server.url, { apiKey });
+    client = await fixture.openShared();
   });
 });
 

@@ -8,13 +8,7 @@ import { after, before, describe, it } from "node:test";
 
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useServerFixture } from "../support/server-fixture.js";
 import {
   startStaticServer,
   type StaticServer,
@@ -38,18 +32,15 @@ const skipReason =
     : false;
 
 describe("SDK in a browser", { skip: skipReason, timeout: 60_000 }, () => {
-  let store: TempStore;
-  let server: ServerProcess;
+  const fixture = useServerFixture("sqlite", {
+    keys: { web: { tenant: "web" } },
+  });
   let files: StaticServer;
   let userDataDir: string;
   let context: BrowserContext;
   let browserPage: Page;
-  let apiKey: string;
 
   before(async () => {
-    store = await createTempStore();
-    server = await startServer({ store: store.store });
-    ({ key: apiKey } = await createKey(store.store, { tenant: "web" }));
     files = await startStaticServer(distRoot, page);
     userDataDir = await mkdtemp(join(tmpdir(), "kvstream-chromium-"));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -81,8 +72,6 @@ describe("SDK in a browser", { skip: skipReason, timeout: 60_000 }, () => {
     await context?.close();
     if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
     await files?.close();
-    await server?.stop();
-    await store?.remove();
   });
 
   it("set, get and watch work", async () => {
@@ -103,7 +92,7 @@ describe("SDK in a browser", { skip: skipReason, timeout: 60_000 }, () => {
         await client.close();
         return { written, entry, change };
       },
-      { url: server.url, apiKey },
+      { url: fixture.server.url, apiKey: fixture.keys.web.key },
     );
 
     assert.equal(result.written.version, 1);
@@ -131,7 +120,7 @@ describe("SDK in a browser", { skip: skipReason, timeout: 60_000 }, () => {
           await client.close();
         }
       },
-      { url: server.url, apiKey },
+      { url: fixture.server.url, apiKey: fixture.keys.web.key },
     );
 
     assert.equal(result.thrown, true);

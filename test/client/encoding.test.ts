@@ -1,49 +1,13 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import {
-  ClientErrorCode,
-  ErrorCode,
-  KvClient,
-  connect,
-} from "../../src/client/index.js";
+import { ClientErrorCode, ErrorCode } from "../../src/client/index.js";
 import { kvErrorOf, waitForState } from "../support/client-helpers.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type CreatedKey,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useClientServer } from "../support/client-server.js";
 import { withTimeout } from "../support/watch-helpers.js";
 
-let store: TempStore;
-let server: ServerProcess;
-let key: CreatedKey;
-const clients: KvClient[] = [];
+const fixture = useClientServer({ key: { tenant: "acme" } });
 const namespace = "tenant:acme/encoding";
-
-async function open(): Promise<KvClient> {
-  const client = await connect(server.url, { apiKey: key.key });
-  clients.push(client);
-  return client;
-}
-
-before(async () => {
-  store = await createTempStore();
-  server = await startServer({ store: store.store });
-  key = await createKey(store.store, { tenant: "acme" });
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-after(async () => {
-  await server?.stop();
-  await store?.remove();
-});
 
 describe("params that JSON cannot carry", () => {
   const circular: Record<string, unknown> = {};
@@ -58,7 +22,7 @@ describe("params that JSON cannot carry", () => {
 
   for (const [name, value] of cases) {
     it(`${name} value is NotSerializable`, async () => {
-      const client = await open();
+      const client = await fixture.open();
 
       const error = await kvErrorOf(
         client.set({ namespace, key: name, value }),
@@ -73,7 +37,7 @@ describe("params that JSON cannot carry", () => {
   }
 
   it("batch with NaN writes nothing", async () => {
-    const client = await open();
+    const client = await fixture.open();
 
     const error = await kvErrorOf(
       client.batch({
@@ -90,8 +54,8 @@ describe("params that JSON cannot carry", () => {
   });
 
   it("BigInt queued while reconnecting", async () => {
-    const client = await open();
-    await server.kill();
+    const client = await fixture.open();
+    await fixture.server.kill();
     await waitForState(
       client,
       (state) => state !== "open",
@@ -103,10 +67,7 @@ describe("params that JSON cannot carry", () => {
       client.set({ namespace, key: "queued-bigint", value: 2n }),
     );
     const valid = client.set({ namespace, key: "queued-valid", value: 2 });
-    server = await startServer({
-      store: store.store,
-      args: ["--port", String(server.port)],
-    });
+    await fixture.restartOnSamePort();
     const written = await withTimeout(valid, 15_000, "the queued write");
     const entry = await client.get({ namespace, key: "queued-valid" });
 

@@ -1,47 +1,22 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import {
-  ErrorCode,
-  KvError,
-  connect,
-  type KvClient,
-} from "../../src/client/index.js";
+import { ErrorCode, KvError, type KvClient } from "../../src/client/index.js";
 import { kvErrorOf } from "../support/client-helpers.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type CreatedKey,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useClientServer } from "../support/client-server.js";
 
-let store: TempStore;
-let server: ServerProcess;
-let serviceKey: CreatedKey;
-let agentKey: CreatedKey;
+const fixture = useClientServer({
+  key: { tenant: "acme" },
+  keys: { agent: { tenant: "acme", role: "agent" } },
+});
 let client: KvClient;
 let agent: KvClient;
 
 const root = "tenant:acme/methods";
 
 before(async () => {
-  store = await createTempStore();
-  server = await startServer({ store: store.store });
-  [serviceKey, agentKey] = await Promise.all([
-    createKey(store.store, { tenant: "acme" }),
-    createKey(store.store, { tenant: "acme", role: "agent" }),
-  ]);
-  client = await connect(server.url, { apiKey: serviceKey.key });
-  agent = await connect(server.url, { apiKey: agentKey.key });
-});
-
-after(async () => {
-  await client?.close();
-  await agent?.close();
-  await server?.stop();
-  await store?.remove();
+  client = await fixture.openShared();
+  agent = await fixture.openShared({ key: "agent" });
 });
 
 describe("set and get", () => {
@@ -55,7 +30,7 @@ describe("set and get", () => {
     assert.equal(result.namespace, `${root}/set`);
     assert.equal(result.key, "theme");
     assert.equal(result.version, 1);
-    assert.equal(result.updatedBy, serviceKey.id);
+    assert.equal(result.updatedBy, fixture.key.id);
     assert.equal(typeof result.seq, "number");
   });
 
@@ -66,7 +41,7 @@ describe("set and get", () => {
 
     assert.deepEqual(entry.value, [1, "a"]);
     assert.equal(entry.version, 1);
-    assert.equal(entry.updatedBy, serviceKey.id);
+    assert.equal(entry.updatedBy, fixture.key.id);
   });
 
   it("get of a missing key is NotFound", async () => {

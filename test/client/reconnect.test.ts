@@ -2,20 +2,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import {
-  connect,
   type Change,
   type KvClient,
   type StatusEvent,
 } from "../../src/client/index.js";
 import { TestClient, type Message } from "../support/rpc-client.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type CreatedKey,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useClientServer } from "../support/client-server.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import {
   delay,
@@ -75,9 +67,7 @@ async function waitUntil(
 describe("watch across server restarts", { timeout: 120_000 }, () => {
   const namespace = "tenant:acme/restarts";
   const totalWrites = 400;
-  let store: TempStore;
-  let server: ServerProcess;
-  let key: CreatedKey;
+  const fixture = useClientServer({ key: { tenant: "acme" } });
   let watcher: KvClient;
   let writer: KvClient;
   let watched: Change[];
@@ -88,20 +78,13 @@ describe("watch across server restarts", { timeout: 120_000 }, () => {
   let failedWrites = 0;
 
   async function killAndRestart(): Promise<void> {
-    const port = server.port;
-    await server.kill();
-    server = await startServer({
-      store: store.store,
-      args: ["--port", String(port)],
-    });
+    await fixture.server.kill();
+    await fixture.restartOnSamePort();
   }
 
   before(async () => {
-    store = await createTempStore();
-    server = await startServer({ store: store.store });
-    key = await createKey(store.store, { tenant: "acme" });
-    watcher = await connect(server.url, { apiKey: key.key });
-    writer = await connect(server.url, { apiKey: key.key });
+    watcher = await fixture.openShared();
+    writer = await fixture.openShared();
     watcher.onStatus((event) => statuses.push(event));
     const collected = collect(watcher, namespace, resumes);
     watched = collected.changes;
@@ -126,7 +109,7 @@ describe("watch across server restarts", { timeout: 120_000 }, () => {
     await killAndRestart();
     await withTimeout(writing, 60_000, "the writer");
 
-    history = await readHistory(server.url, key.key, namespace);
+    history = await readHistory(fixture.server.url, fixture.key.key, namespace);
     const latest = history.at(-1)!.seq;
     await waitUntil(
       () => watched.at(-1)?.seq === latest,
@@ -135,13 +118,6 @@ describe("watch across server restarts", { timeout: 120_000 }, () => {
     );
     await watcher.close();
     await collected.reading;
-  });
-
-  after(async () => {
-    await watcher?.close();
-    await writer?.close();
-    await server?.stop();
-    await store?.remove();
   });
 
   it("watch matches the full history", () => {
@@ -178,8 +154,10 @@ describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
   // 400 changes of about 60 KB, about 24 MB in all: far more than the
   // 256 KiB outbound limit plus what the kernel's socket buffers absorb.
   const filler = "x".repeat(60_000);
-  let store: TempStore;
-  let server: ServerProcess;
+  const fixture = useClientServer({
+    key: { tenant: "slow" },
+    args: ["--max-outbound-bytes", "262144"],
+  });
   let proxy: TcpProxy;
   let client: KvClient;
   let writer: TestClient;
@@ -188,23 +166,19 @@ describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
   const statuses: StatusEvent[] = [];
 
   async function slowConsumerCloses(): Promise<number> {
-    const response = await fetch(`${server.httpUrl}/metrics`);
+    const response = await fetch(`${fixture.server.httpUrl}/metrics`);
     const text = await response.text();
     const match = /^kvstream_slow_consumer_closes_total (\d+)/m.exec(text);
     return match ? Number(match[1]) : 0;
   }
 
   before(async () => {
-    store = await createTempStore();
-    server = await startServer({
-      store: store.store,
-      args: ["--max-outbound-bytes", "262144"],
-    });
-    const { key } = await createKey(store.store, { tenant: "slow" });
-    proxy = await startTcpProxy(server.port);
-    client = await connect(proxy.url, { apiKey: key });
+    proxy = await startTcpProxy(fixture.server.port);
+    client = await fixture.openShared({ url: proxy.url });
     client.onStatus((event) => statuses.push(event));
-    writer = await TestClient.connect(server.url, { apiKey: key });
+    writer = await TestClient.connect(fixture.server.url, {
+      apiKey: fixture.key.key,
+    });
     const collected = collect(client, root, resumes);
     watched = collected.changes;
     await client.get({ namespace: root, key: "sync" }).catch(() => undefined);
@@ -238,11 +212,8 @@ describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    await client?.close();
     await writer?.close();
     await proxy?.close();
-    await server?.stop();
-    await store?.remove();
   });
 
   it("resumed watch loses nothing", () => {
@@ -274,25 +245,10 @@ describe("watch cut as a slow consumer", { timeout: 120_000 }, () => {
 
 describe("watch resubscribe answered late", { timeout: 60_000 }, () => {
   const namespace = "tenant:late/w";
-  let store: TempStore;
-  let server: ServerProcess;
-  let client: KvClient;
-
-  before(async () => {
-    store = await createTempStore();
-    server = await startServer({ store: store.store });
-  });
-
-  after(async () => {
-    server?.process.kill("SIGCONT");
-    await client?.close();
-    await server?.stop();
-    await store?.remove();
-  });
+  const fixture = useClientServer({ key: { tenant: "late" } });
 
   it("late resubscribe keeps the watch", async () => {
-    const { key } = await createKey(store.store, { tenant: "late" });
-    client = await connect(server.url, { apiKey: key, requestTimeoutMs: 500 });
+    const client = await fixture.open({ requestTimeoutMs: 500 });
     const resumes: number[] = [];
     const { changes, reading } = collect(client, namespace, resumes);
     let failure: unknown;
@@ -307,18 +263,16 @@ describe("watch resubscribe answered late", { timeout: 60_000 }, () => {
     client.onStatus((event) => {
       if (event.state !== "open" || !freezeOnOpen) return;
       freezeOnOpen = false;
+      const server = fixture.server;
       server.process.kill("SIGSTOP");
       setTimeout(() => {
         server.process.kill("SIGCONT");
         thawed = true;
       }, 1_500);
     });
-    await server.kill();
+    await fixture.server.kill();
     freezeOnOpen = true;
-    server = await startServer({
-      store: store.store,
-      args: ["--port", String(server.port)],
-    });
+    await fixture.restartOnSamePort();
     await waitUntil(
       () => resumes.length > 0 || failure !== undefined,
       20_000,

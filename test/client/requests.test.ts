@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import {
   ClientErrorCode,
@@ -9,66 +9,23 @@ import {
   type StatusEvent,
 } from "../../src/client/index.js";
 import { kvErrorOf, waitForState } from "../support/client-helpers.js";
-import {
-  createKey,
-  createTempStore,
-  startServer,
-  type CreatedKey,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useClientServer } from "../support/client-server.js";
+import { createKey, revokeKey } from "../support/server-process.js";
 import { delay, withTimeout } from "../support/watch-helpers.js";
 
-let store: TempStore;
-let server: ServerProcess;
-let key: CreatedKey;
-const clients: KvClient[] = [];
+const fixture = useClientServer({ key: { tenant: "acme" } });
 const namespace = "tenant:acme/requests";
 
-async function open(
-  options: Partial<Parameters<typeof connect>[1]> = {},
-): Promise<KvClient> {
-  const client = await connect(server.url, { apiKey: key.key, ...options });
-  clients.push(client);
-  return client;
-}
-
-/** Starts the server again on the same port and store. */
-async function restartServer(): Promise<void> {
-  server = await startServer({
-    store: store.store,
-    args: ["--port", String(server.port)],
-  });
-}
-
+// A test that stops the server need not continue it, because the fixture
+// does after each test.
 function stopProcess(): void {
-  server.process.kill("SIGSTOP");
+  fixture.server.process.kill("SIGSTOP");
 }
-
-function continueProcess(): void {
-  server.process.kill("SIGCONT");
-}
-
-before(async () => {
-  store = await createTempStore();
-  server = await startServer({ store: store.store });
-  key = await createKey(store.store, { tenant: "acme" });
-});
-
-afterEach(async () => {
-  continueProcess();
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-after(async () => {
-  await server?.stop();
-  await store?.remove();
-});
 
 describe("options", () => {
   it("missing apiKey is InvalidOptions", () => {
     assert.throws(
-      () => new KvClient(server.url, { apiKey: "" }),
+      () => new KvClient(fixture.server.url, { apiKey: "" }),
       (error: any) =>
         error.code === ClientErrorCode.InvalidOptions &&
         /apiKey is missing/.test(error.message),
@@ -77,7 +34,11 @@ describe("options", () => {
 
   it("non-integer timeout is InvalidOptions", () => {
     assert.throws(
-      () => new KvClient(server.url, { apiKey: "k", requestTimeoutMs: 0.5 }),
+      () =>
+        new KvClient(fixture.server.url, {
+          apiKey: "k",
+          requestTimeoutMs: 0.5,
+        }),
       (error: any) =>
         error.code === ClientErrorCode.InvalidOptions &&
         /requestTimeoutMs is invalid/.test(error.message),
@@ -98,7 +59,7 @@ describe("options", () => {
 
   it("unreachable server is ConnectFailed", async () => {
     const error = await kvErrorOf(
-      connect("ws://127.0.0.1:1/stream", { apiKey: key.key }),
+      connect("ws://127.0.0.1:1/stream", { apiKey: fixture.key.key }),
     );
 
     assert.equal(error.code, ClientErrorCode.ConnectFailed);
@@ -112,7 +73,7 @@ describe("options", () => {
     process.on("unhandledRejection", record);
     try {
       const client = new KvClient("ws://127.0.0.1:1/stream", {
-        apiKey: key.key,
+        apiKey: fixture.key.key,
       });
       await waitForState(
         client,
@@ -129,7 +90,9 @@ describe("options", () => {
   });
 
   it("close before open settles opened", async () => {
-    const client = new KvClient(server.url, { apiKey: key.key });
+    const client = new KvClient(fixture.server.url, {
+      apiKey: fixture.key.key,
+    });
     const closing = client.close();
 
     const error = await withTimeout(
@@ -145,8 +108,8 @@ describe("options", () => {
 
   it("wrong path is ConnectFailed", async () => {
     const error = await kvErrorOf(
-      connect(`${server.httpUrl}/elsewhere`.replace("http", "ws"), {
-        apiKey: key.key,
+      connect(`${fixture.server.httpUrl}/elsewhere`.replace("http", "ws"), {
+        apiKey: fixture.key.key,
       }),
     );
 
@@ -157,7 +120,7 @@ describe("options", () => {
 
 describe("timeouts and close", () => {
   it("unanswered call times out", async () => {
-    const client = await open({ requestTimeoutMs: 300 });
+    const client = await fixture.open({ requestTimeoutMs: 300 });
     stopProcess();
 
     const error = await kvErrorOf(client.get({ namespace, key: "k" }));
@@ -168,14 +131,14 @@ describe("timeouts and close", () => {
       timeoutMs: 300,
       sent: true,
     });
-    continueProcess();
+    fixture.continueServer();
   });
 
   it("late response after a timeout is ignored", async () => {
-    const client = await open({ requestTimeoutMs: 300 });
+    const client = await fixture.open({ requestTimeoutMs: 300 });
     stopProcess();
     const error = await kvErrorOf(client.get({ namespace, key: "k" }));
-    continueProcess();
+    fixture.continueServer();
 
     await client.set({ namespace, key: "after-timeout", value: 1 });
     const entry = await client.get({ namespace, key: "after-timeout" });
@@ -185,7 +148,7 @@ describe("timeouts and close", () => {
   });
 
   it("timed-out write says its outcome is unknown", async () => {
-    const client = await open({ requestTimeoutMs: 300 });
+    const client = await fixture.open({ requestTimeoutMs: 300 });
     stopProcess();
 
     const error = await kvErrorOf(
@@ -197,7 +160,7 @@ describe("timeouts and close", () => {
   });
 
   it("close rejects pending calls", async () => {
-    const client = await open();
+    const client = await fixture.open();
     stopProcess();
     const pending = kvErrorOf(client.get({ namespace, key: "k" }));
 
@@ -210,7 +173,7 @@ describe("timeouts and close", () => {
   });
 
   it("calls after close reject with Closed", async () => {
-    const client = await open();
+    const client = await fixture.open();
     await client.close();
 
     const error = await kvErrorOf(client.get({ namespace, key: "k" }));
@@ -221,10 +184,10 @@ describe("timeouts and close", () => {
 
 describe("drops", () => {
   it("queue over its bound rejects with QueueFull", async () => {
-    const client = await open({ maxQueuedRequests: 3 });
+    const client = await fixture.open({ maxQueuedRequests: 3 });
     const events: StatusEvent[] = [];
     client.onStatus((event) => events.push(event));
-    await server.kill();
+    await fixture.server.kill();
     await withTimeout(
       (async () => {
         while (client.state === "open") await delay(10);
@@ -239,7 +202,7 @@ describe("drops", () => {
       client.get({ namespace, key: "queued" }),
     ];
     const overflow = await kvErrorOf(client.get({ namespace, key: "queued" }));
-    await restartServer();
+    await fixture.restartOnSamePort();
     const [written, first, second] = await withTimeout(
       Promise.all(queued),
       15_000,
@@ -256,9 +219,9 @@ describe("drops", () => {
   });
 
   it("close while reconnecting ends watches", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const watch = client.watch(namespace);
-    await server.kill();
+    await fixture.server.kill();
     await withTimeout(
       (async () => {
         while (client.state === "open") await delay(10);
@@ -269,7 +232,7 @@ describe("drops", () => {
     const queued = kvErrorOf(client.get({ namespace, key: "k" }));
 
     await withTimeout(client.close(), 2_000, "close while reconnecting");
-    await restartServer();
+    await fixture.restartOnSamePort();
 
     assert.equal((await queued).code, ClientErrorCode.Closed);
     assert.deepEqual(await watch.next(), { value: undefined, done: true });
@@ -277,7 +240,7 @@ describe("drops", () => {
   });
 
   it("unanswered write fails, unanswered read is resent", async () => {
-    const client = await open();
+    const client = await fixture.open();
     await client.set({ namespace, key: "resent", value: "v1" });
     stopProcess();
 
@@ -286,8 +249,8 @@ describe("drops", () => {
     );
     const read = client.get({ namespace, key: "resent" });
     await delay(100);
-    await server.kill();
-    await restartServer();
+    await fixture.server.kill();
+    await fixture.restartOnSamePort();
 
     const writeError = await withTimeout(write, 15_000, "the write");
     const entry = await withTimeout(read, 15_000, "the read");
@@ -298,7 +261,7 @@ describe("drops", () => {
   });
 
   it("throwing status listener keeps reconnecting", async () => {
-    const client = await open();
+    const client = await fixture.open();
     client.onStatus((event) => {
       if (event.state === "reconnecting") throw new Error("listener failed");
     });
@@ -311,8 +274,8 @@ describe("drops", () => {
     process.removeAllListeners("uncaughtException");
     process.on("uncaughtException", record);
     try {
-      await server.kill();
-      await restartServer();
+      await fixture.server.kill();
+      await fixture.restartOnSamePort();
       await waitForState(
         client,
         (state) => state === "open",
@@ -334,7 +297,7 @@ describe("drops", () => {
   });
 
   it("oversized frame fails only its call", async () => {
-    const client = await open();
+    const client = await fixture.open();
     await client.set({ namespace, key: "beside-oversized", value: "v1" });
     // 20 values of 60,000 bytes make a frame over the default 1 MiB.
     const operations = Array.from({ length: 20 }, (_, index) => ({
@@ -364,14 +327,12 @@ describe("drops", () => {
   });
 
   it("revoked key stops the client with Unauthorized", async () => {
-    const revocable = await createKey(store.store, { tenant: "acme" });
-    const client = await connect(server.url, { apiKey: revocable.key });
-    clients.push(client);
+    const revocable = await createKey(fixture.store.store, { tenant: "acme" });
+    const client = await fixture.open({ apiKey: revocable.key });
     const events: StatusEvent[] = [];
     client.onStatus((event) => events.push(event));
-    const { revokeKey } = await import("../support/server-process.js");
 
-    await revokeKey(store.store, revocable.id);
+    await revokeKey(fixture.store.store, revocable.id);
     await withTimeout(
       (async () => {
         while (client.state !== "closed") await delay(20);

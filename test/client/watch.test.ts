@@ -1,38 +1,19 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import {
   ClientErrorCode,
   ErrorCode,
-  connect,
   type Change,
   type KvClient,
 } from "../../src/client/index.js";
 import { kvErrorOf, takeChanges } from "../support/client-helpers.js";
-import {
-  createKey,
-  createTempStore,
-  revokeKey,
-  startServer,
-  type CreatedKey,
-  type ServerProcess,
-  type TempStore,
-} from "../support/server-process.js";
+import { useClientServer } from "../support/client-server.js";
+import { createKey, revokeKey } from "../support/server-process.js";
 import { withTimeout } from "../support/watch-helpers.js";
 
-let store: TempStore;
-let server: ServerProcess;
-let key: CreatedKey;
+const fixture = useClientServer({ key: { tenant: "acme" } });
 let writer: KvClient;
-const clients: KvClient[] = [];
-
-async function open(
-  options: Partial<Parameters<typeof connect>[1]> = {},
-): Promise<KvClient> {
-  const client = await connect(server.url, { apiKey: key.key, ...options });
-  clients.push(client);
-  return client;
-}
 
 /** Writes `count` values under `namespace` and returns their seqs. */
 async function writeMany(namespace: string, count: number): Promise<number[]> {
@@ -49,25 +30,12 @@ function seqsOf(changes: Change[]): number[] {
 }
 
 before(async () => {
-  store = await createTempStore();
-  server = await startServer({ store: store.store });
-  key = await createKey(store.store, { tenant: "acme" });
-  writer = await connect(server.url, { apiKey: key.key });
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-after(async () => {
-  await writer?.close();
-  await server?.stop();
-  await store?.remove();
+  writer = await fixture.openShared();
 });
 
 describe("watch", () => {
   it("yields changes in seq order", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const watch = client.watch("tenant:acme/order");
     await client
       .get({ namespace: "tenant:acme/order", key: "sync" })
@@ -86,7 +54,7 @@ describe("watch", () => {
   });
 
   it("breaking the loop unsubscribes", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const namespace = "tenant:acme/break";
     const watch = client.watch(namespace);
     await client.get({ namespace, key: "sync" }).catch(() => undefined);
@@ -105,7 +73,7 @@ describe("watch", () => {
   });
 
   it("callback form delivers each change", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const namespace = "tenant:acme/callback";
     const received: Change[] = [];
     const handle = client.watch(namespace, (change) => {
@@ -130,7 +98,7 @@ describe("watch", () => {
   it("fromSeq replays retained changes", async () => {
     const namespace = "tenant:acme/replay";
     const seqs = await writeMany(namespace, 4);
-    const client = await open();
+    const client = await fixture.open();
 
     const watch = client.watch(namespace, { fromSeq: seqs[1] });
     const changes = await takeChanges(watch, 2);
@@ -139,7 +107,7 @@ describe("watch", () => {
   });
 
   it("other storeId throws HistoryCompacted", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const watch = client.watch("tenant:acme/store", {
       fromSeq: 0,
       storeId: "another-store",
@@ -154,7 +122,7 @@ describe("watch", () => {
   });
 
   it("second watch of a namespace is AlreadyWatching", async () => {
-    const client = await open();
+    const client = await fixture.open();
     client.watch("tenant:acme/twice");
 
     assert.throws(
@@ -166,7 +134,7 @@ describe("watch", () => {
   });
 
   it("nested watches each get a change once", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const outer = client.watch("tenant:acme/nested");
     const inner = client.watch("tenant:acme/nested/in");
     await client
@@ -184,7 +152,7 @@ describe("watch", () => {
   });
 
   it("full buffer pauses and resumes without loss", async () => {
-    const client = await open({ maxBufferedChanges: 4 });
+    const client = await fixture.open({ maxBufferedChanges: 4 });
     const namespace = "tenant:acme/bounded";
     const resumes: number[] = [];
     const watch = client.watch(namespace, {
@@ -201,15 +169,14 @@ describe("watch", () => {
   });
 
   it("revoked key ends the watch with Unauthorized", async () => {
-    const revocable = await createKey(store.store, { tenant: "acme" });
-    const client = await connect(server.url, { apiKey: revocable.key });
-    clients.push(client);
+    const revocable = await createKey(fixture.store.store, { tenant: "acme" });
+    const client = await fixture.open({ apiKey: revocable.key });
     const watch = client.watch("tenant:acme/revoked");
     await client
       .get({ namespace: "tenant:acme/revoked", key: "s" })
       .catch(() => undefined);
 
-    await revokeKey(store.store, revocable.id);
+    await revokeKey(fixture.store.store, revocable.id);
     const error = await withTimeout(
       kvErrorOf(watch.next()),
       5_000,
@@ -222,10 +189,7 @@ describe("watch", () => {
   });
 
   it("invalid key fails the watch", async () => {
-    const client = await connect(server.url, {
-      apiKey: "kvs_nosuchkey_secret",
-    });
-    clients.push(client);
+    const client = await fixture.open({ apiKey: "kvs_nosuchkey_secret" });
 
     const error = await kvErrorOf(client.watch("tenant:acme/x").next());
 
@@ -233,7 +197,7 @@ describe("watch", () => {
   });
 
   it("concurrent next calls get successive changes", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const namespace = "tenant:acme/concurrent";
     const watch = client.watch(namespace);
     await client.get({ namespace, key: "sync" }).catch(() => undefined);
@@ -254,7 +218,7 @@ describe("watch", () => {
   });
 
   it("close ends a waiting iteration", async () => {
-    const client = await open();
+    const client = await fixture.open();
     const watch = client.watch("tenant:acme/closing");
     const next = watch.next();
 

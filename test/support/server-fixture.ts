@@ -92,8 +92,28 @@ export class ServerFixture<KeyName extends string = never> {
     return this.serverProcess;
   }
 
+  /**
+   * Stops the server, unless it has already exited, and starts a new one
+   * on the same store and port with the fixture's extra arguments, so
+   * that clients reconnect to the URL they know.
+   */
+  restartOnSamePort(): Promise<ServerProcess> {
+    const port = String(this.server.port);
+    return this.restart([...(this.options.args ?? []), "--port", port]);
+  }
+
+  /**
+   * Sends SIGCONT to the server, if there is one. A server that a test
+   * stopped with SIGSTOP completes no close handshake and ignores SIGTERM
+   * until it continues.
+   */
+  continueServer(): void {
+    this.serverProcess?.process.kill("SIGCONT");
+  }
+
   /** Stops the server and deletes the store, whatever `start` got to. */
   async stop(): Promise<void> {
+    this.continueServer();
     try {
       await this.serverProcess?.stop();
     } finally {
