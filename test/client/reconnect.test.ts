@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
@@ -257,22 +258,25 @@ describe("watch resubscribe answered late", { timeout: 60_000 }, () => {
     await waitUntil(() => changes.length === 1, 5_000, "the first change");
 
     // Freeze the new server as the client opens, before its resubscribe
-    // goes out, for three times the request timeout.
+    // goes out, for three times the request timeout. The client may open
+    // before the fixture has read the new server's ready line, so the
+    // process is taken when it is spawned.
+    let newServer: ChildProcess | undefined;
     let freezeOnOpen = false;
     let thawed = false;
     client.onStatus((event) => {
       if (event.state !== "open" || !freezeOnOpen) return;
       freezeOnOpen = false;
-      const server = fixture.server;
-      server.process.kill("SIGSTOP");
+      const server = newServer!;
+      server.kill("SIGSTOP");
       setTimeout(() => {
-        server.process.kill("SIGCONT");
+        server.kill("SIGCONT");
         thawed = true;
       }, 1_500);
     });
     await fixture.server.kill();
     freezeOnOpen = true;
-    await fixture.restartOnSamePort();
+    await fixture.restartOnSamePort((child) => (newServer = child));
     await waitUntil(
       () => resumes.length > 0 || failure !== undefined,
       20_000,

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { after, before } from "node:test";
 
 import { TestClient } from "./rpc-client.js";
@@ -85,10 +86,16 @@ export class ServerFixture<KeyName extends string = never> {
    * Stops the server and starts a new one on the same store, with `args`
    * in place of the fixture's extra arguments when given.
    */
-  async restart(args?: string[]): Promise<ServerProcess> {
+  async restart(
+    args?: string[],
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<ServerProcess> {
     await this.server.stop();
     this.serverProcess = undefined;
-    this.serverProcess = await this.startProcess(args ?? this.options.args);
+    this.serverProcess = await this.startProcess(
+      args ?? this.options.args,
+      onSpawn,
+    );
     return this.serverProcess;
   }
 
@@ -97,9 +104,14 @@ export class ServerFixture<KeyName extends string = never> {
    * on the same store and port with the fixture's extra arguments, so
    * that clients reconnect to the URL they know.
    */
-  restartOnSamePort(): Promise<ServerProcess> {
+  restartOnSamePort(
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<ServerProcess> {
     const port = String(this.server.port);
-    return this.restart([...(this.options.args ?? []), "--port", port]);
+    return this.restart(
+      [...(this.options.args ?? []), "--port", port],
+      onSpawn,
+    );
   }
 
   /**
@@ -121,11 +133,15 @@ export class ServerFixture<KeyName extends string = never> {
     }
   }
 
-  private startProcess(args: string[] | undefined): Promise<ServerProcess> {
+  private startProcess(
+    args: string[] | undefined,
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<ServerProcess> {
     return startServer({
       store: this.store.store,
       args,
       env: this.options.env,
+      onSpawn,
     });
   }
 }

@@ -130,6 +130,8 @@ export function startServer(options: {
   store: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Called with the child right after it is spawned, before it listens. */
+  onSpawn?: (child: ChildProcess) => void;
 }): Promise<ServerProcess> {
   const args = [
     cliPath,
@@ -146,6 +148,7 @@ export function startServer(options: {
     env: { ...process.env, KVSTREAM_LOG_LEVEL: "warn", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  options.onSpawn?.(child);
 
   let stdout = "";
   let stderr = "";
