@@ -175,11 +175,6 @@ export class PostgresStore implements Store {
         },
       },
     };
-    // NOTE: postgres.js 3.4.10 can throw a TypeError from a timer when a
-    // connection closes while a small write waits to be sent (it writes to
-    // the socket it has already dropped). Nothing here can catch it, so
-    // the server process logs it and exits, and a supervisor must restart
-    // it. Terminating sessions under load triggers it.
     const sql = postgres(options.url, {
       ...common,
       max: options.maxConnections ?? 4,
@@ -193,7 +188,7 @@ export class PostgresStore implements Store {
       onnotify: (channel: string, payload: string) =>
         store?.onNotification(channel, payload),
       onclose: () => store?.onListenClosed(),
-    } as Parameters<typeof postgres>[1]);
+    });
 
     // Opening is not a request, so it may take longer than one: a process
     // that starts on a loaded machine should not exit for a slow connect.
