@@ -55,6 +55,8 @@ export interface PostgresStoreOptions {
   applicationName?: string;
   /** Called once per failing background task until it succeeds again. */
   onBackgroundError?: (task: string, error: unknown) => void;
+  /** Fail with MissingStoreError instead of creating a new, empty store. */
+  mustExist?: boolean;
 }
 
 interface PendingWrite {
@@ -194,7 +196,12 @@ export class PostgresStore implements Store {
     // that starts on a loaded machine should not exit for a slow connect.
     const openTimeoutMs = Math.max(options.requestTimeoutMs ?? 1000, 10_000);
     try {
-      await withDeadline(migratePostgres(sql, options.schema), openTimeoutMs);
+      await withDeadline(
+        migratePostgres(sql, options.schema, {
+          mustExist: options.mustExist,
+        }),
+        openTimeoutMs,
+      );
       const [row] = await withDeadline(
         sql<
           Array<{ value: string }>
