@@ -11,18 +11,37 @@ const apiKeyColumns =
  * Inserts an API key and bumps the version that key registries poll, in
  * one transaction.
  */
-export async function insertApiKey(
-  sql: Sql,
+export async function insertApiKey(sql: Sql, key: NewApiKey): Promise<void> {
+  await sql.begin((tx) => insertKeyRow(tx, key));
+}
+
+/**
+ * Inserts `key` only if no API key exists yet. Returns whether it did.
+ * The version row is locked first, so of two processes that try at once,
+ * the second waits for the first to commit and then finds its key.
+ */
+export function insertFirstApiKey(sql: Sql, key: NewApiKey) {
+  return sql.begin(async (tx) => {
+    await tx`SELECT 1 FROM meta WHERE name = 'api_keys_version' FOR UPDATE`;
+    const existing = await tx`SELECT 1 FROM api_keys LIMIT 1`;
+    if (existing.length > 0) return false;
+    await insertKeyRow(tx, key);
+    return true;
+  });
+}
+
+async function insertKeyRow(
+  tx: TransactionSql,
   { record, hash }: NewApiKey,
 ): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`
-      INSERT INTO api_keys (id, hash, tenant_id, role, scope, name, created_at)
-      VALUES (${record.id}, ${hash}, ${record.tenantId}, ${record.role},
-              ${record.scope}, ${record.name}, ${record.createdAt})
-    `;
-    await bumpApiKeysVersion(tx);
-  });
+  // The bump goes first because it locks the version row, so this insert
+  // and the check in insertFirstApiKey run one after the other.
+  await bumpApiKeysVersion(tx);
+  await tx`
+    INSERT INTO api_keys (id, hash, tenant_id, role, scope, name, created_at)
+    VALUES (${record.id}, ${hash}, ${record.tenantId}, ${record.role},
+            ${record.scope}, ${record.name}, ${record.createdAt})
+  `;
 }
 
 async function bumpApiKeysVersion(tx: TransactionSql): Promise<void> {

@@ -9,6 +9,7 @@ import { ChangeFeed } from "./postgres-feed.js";
 import { withDeadline } from "./postgres-errors.js";
 import {
   insertApiKey,
+  insertFirstApiKey,
   revokeApiKey,
   selectApiKey,
   selectApiKeys,
@@ -454,6 +455,10 @@ export class PostgresStore implements Store {
 
   createApiKey(key: NewApiKey): Promise<void> {
     return this.read(() => insertApiKey(this.sql, key));
+  }
+
+  createFirstApiKey(key: NewApiKey): Promise<boolean> {
+    return this.read(() => insertFirstApiKey(this.sql, key));
   }
 
   listApiKeys(): Promise<ApiKeyRecord[]> {
