@@ -188,11 +188,13 @@ function formatHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+/**
+ * Creates the demo key if the store has no key. Of processes starting
+ * together on one store, only one creates it.
+ */
 async function createDemoKeyIfEmpty(store: Store): Promise<string | null> {
-  const existing = await store.listApiKeys();
-  if (existing.length > 0) return null;
   const { id, key } = generateApiKey();
-  await store.createApiKey({
+  const created = await store.createFirstApiKey({
     hash: hashApiKey(key),
     record: {
       id,
@@ -204,7 +206,7 @@ async function createDemoKeyIfEmpty(store: Store): Promise<string | null> {
       revokedAt: null,
     },
   });
-  return key;
+  return created ? key : null;
 }
 
 function printDemoKey(key: string, url: string): void {

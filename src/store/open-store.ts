@@ -6,6 +6,7 @@ import {
   redactPassword,
   type PostgresLocation,
 } from "./postgres-location.js";
+import { MissingStoreError } from "./postgres-schema.js";
 import { PostgresStore } from "./postgres.js";
 import { lockStoreFile } from "./sqlite-lock.js";
 import { SqliteStore } from "./sqlite.js";
@@ -56,7 +57,7 @@ export interface OpenStoreOptions {
    * prune history. The CLI does neither.
    */
   exclusive: boolean;
-  /** Fail instead of creating a new, empty store file. */
+  /** Fail instead of creating a new, empty store file or schema. */
   mustExist?: boolean;
   pruneIntervalMs?: number;
   maxStoreBytes?: number;
@@ -78,7 +79,13 @@ export async function openStore(
       pruneIntervalMs: options.exclusive ? options.pruneIntervalMs : 0,
       applicationName: options.exclusive ? "kvstream" : "kvstream-cli",
       onBackgroundError: options.onBackgroundError,
+      mustExist: options.mustExist,
     }).catch((error: unknown) => {
+      if (error instanceof MissingStoreError) {
+        throw new Error(
+          `No kvstream store at ${redactPassword(location.url)}: ${error.message}. Check --store (or KVSTREAM_STORE), or start the server once to create it.`,
+        );
+      }
       const reason =
         (error as { data?: { reason?: string } }).data?.reason ??
         (error as Error).message;

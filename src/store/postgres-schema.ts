@@ -80,18 +80,24 @@ const migrations: ReadonlyArray<(sql: TransactionSql) => Promise<unknown>> = [
 
 export const postgresSchemaVersion = migrations.length;
 
+/** Raised when a store must exist but its schema or tables are missing. */
+export class MissingStoreError extends Error {}
+
 /**
  * Creates the schema if missing and applies the missing migrations, all
  * in one transaction under an advisory lock on the schema's name, so that
  * processes starting together apply each step once. Returns the number of
- * steps applied.
+ * steps applied. With `mustExist`, raises MissingStoreError and creates
+ * nothing when the schema or its migrations table is missing.
  */
 export async function migratePostgres(
   sql: Sql,
   schema: string,
+  { mustExist = false } = {},
 ): Promise<number> {
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext('kvstream migrate'), hashtext(${schema}))`;
+    if (mustExist) await requireStore(tx, schema);
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
     await tx.unsafe(`
@@ -119,4 +125,20 @@ export async function migratePostgres(
     }
     return postgresSchemaVersion - current;
   });
+}
+
+async function requireStore(tx: TransactionSql, schema: string) {
+  const [row] = await tx<Array<{ has_schema: boolean; has_store: boolean }>>`
+    SELECT
+      EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${schema}) AS has_schema,
+      to_regclass(${`"${schema}".schema_migrations`}) IS NOT NULL AS has_store
+  `;
+  if (!row.has_schema) {
+    throw new MissingStoreError(`the schema '${schema}' does not exist`);
+  }
+  if (!row.has_store) {
+    throw new MissingStoreError(
+      `the schema '${schema}' contains no kvstream store (no schema_migrations table)`,
+    );
+  }
 }

@@ -1,25 +1,30 @@
 import { createHash } from "node:crypto";
 
-import postgres, { type Sql, type TransactionSql } from "postgres";
+import postgres, { type Sql } from "postgres";
 
 import type { ApiKeyRecord } from "../auth/api-key.js";
-import { RpcError, storeUnavailable } from "../protocol/errors.js";
+import { storeUnavailable } from "../protocol/errors.js";
 import { HistoryHolds } from "./history-holds.js";
 import { ChangeFeed } from "./postgres-feed.js";
+import { withDeadline } from "./postgres-errors.js";
 import {
-  isUnavailable,
-  toStoreError,
-  withDeadline,
-} from "./postgres-errors.js";
+  insertApiKey,
+  insertFirstApiKey,
+  revokeApiKey,
+  selectApiKey,
+  selectApiKeys,
+  selectApiKeysVersion,
+} from "./postgres-api-keys.js";
+import { GroupCommit } from "./postgres-group-commit.js";
+import { changeColumns, columns, selectEntries } from "./postgres-queries.js";
+import { pruneHistory } from "./postgres-prune.js";
 import { migratePostgres } from "./postgres-schema.js";
 import { prefixRange } from "./prefix-range.js";
 import {
   estimateItemBytes,
   subtreeBounds,
-  toApiKey,
   toChange,
   toEntry,
-  type ApiKeyRow,
   type ChangeRow,
   type EntryRow,
 } from "./rows.js";
@@ -35,7 +40,7 @@ import type {
   StoredEntry,
   WriteRequest,
 } from "./store.js";
-import { planWrites, stateKey, type KeyState } from "./write-plan.js";
+import { stateKey } from "./write-plan.js";
 
 export interface PostgresStoreOptions {
   /** The connection URL, without kvstream's `schema` parameter. */
@@ -55,29 +60,9 @@ export interface PostgresStoreOptions {
   applicationName?: string;
   /** Called once per failing background task until it succeeds again. */
   onBackgroundError?: (task: string, error: unknown) => void;
+  /** Fail with MissingStoreError instead of creating a new, empty store. */
+  mustExist?: boolean;
 }
-
-interface PendingWrite {
-  request: WriteRequest;
-  resolve: (changes: Change[]) => void;
-  reject: (error: unknown) => void;
-  /** Set when the caller stopped waiting, so the write is not started. */
-  expired: boolean;
-}
-
-/** Requests in one group commit, at most. */
-const maxBatchRequests = 256;
-/**
- * Time after which a running commit's session is terminated. It is twice
- * the statement timeout, so a single slow statement does not trip it.
- */
-const commitWatchdogMs = 10_000;
-
-const columns = "namespace, key, value, version, updated_by, updated_at";
-const changeColumns =
-  "tenant_id, seq, op, namespace, key, value, version, actor, timestamp";
-const apiKeyColumns =
-  "id, tenant_id, role, scope, name, created_at, revoked_at";
 
 /**
  * Returns the NOTIFY channel of a schema. Channels are per database, so
@@ -91,13 +76,9 @@ function channelOf(schema: string): string {
 
 /**
  * The networked store: tables in one PostgreSQL schema, shared by any
- * number of kvstream processes. Writes queued while a commit runs share
- * the next transaction (group commit). Each transaction locks the rows of
- * its tenants in the tenants table and takes the next seqs there. It locks
- * them in tenant id order, so two processes cannot deadlock. It then sends
- * NOTIFY with each tenant's new last seq, which PostgreSQL delivers only
- * after the commit. Every process LISTENs and feeds its watchers from the
- * change table (ChangeFeed).
+ * number of kvstream processes. Writes go through a GroupCommit, which
+ * sends NOTIFY with each tenant's new last seq on commit. Every process
+ * LISTENs and feeds its watchers from the change table (ChangeFeed).
  */
 export class PostgresStore implements Store {
   /** Reads of one connection overlap their round trips up to this bound. */
@@ -107,11 +88,7 @@ export class PostgresStore implements Store {
   private readonly feed: ChangeFeed;
   private readonly channel: string;
   private readonly timeoutMs: number;
-  private queue: PendingWrite[] = [];
-  private flushScheduled = false;
-  private committing: Promise<void> | null = null;
-  /** True after a commit failed for an outage, until one succeeds. */
-  private writeFailing = false;
+  private readonly writes: GroupCommit;
   private listening = false;
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -140,6 +117,12 @@ export class PostgresStore implements Store {
         }
       },
     );
+    this.writes = new GroupCommit(sql, {
+      timeoutMs: this.timeoutMs,
+      channel: this.channel,
+      onCommitted: (changes) => this.feed.committed(changes),
+      onBackgroundError: options.onBackgroundError,
+    });
   }
 
   /**
@@ -175,11 +158,6 @@ export class PostgresStore implements Store {
         },
       },
     };
-    // NOTE: postgres.js 3.4.10 can throw a TypeError from a timer when a
-    // connection closes while a small write waits to be sent (it writes to
-    // the socket it has already dropped). Nothing here can catch it, so
-    // the server process logs it and exits, and a supervisor must restart
-    // it. Terminating sessions under load triggers it.
     const sql = postgres(options.url, {
       ...common,
       max: options.maxConnections ?? 4,
@@ -193,13 +171,18 @@ export class PostgresStore implements Store {
       onnotify: (channel: string, payload: string) =>
         store?.onNotification(channel, payload),
       onclose: () => store?.onListenClosed(),
-    } as Parameters<typeof postgres>[1]);
+    });
 
     // Opening is not a request, so it may take longer than one: a process
     // that starts on a loaded machine should not exit for a slow connect.
     const openTimeoutMs = Math.max(options.requestTimeoutMs ?? 1000, 10_000);
     try {
-      await withDeadline(migratePostgres(sql, options.schema), openTimeoutMs);
+      await withDeadline(
+        migratePostgres(sql, options.schema, {
+          mustExist: options.mustExist,
+        }),
+        openTimeoutMs,
+      );
       const [row] = await withDeadline(
         sql<
           Array<{ value: string }>
@@ -224,7 +207,7 @@ export class PostgresStore implements Store {
     const pruneMs = this.options.pruneIntervalMs ?? 5000;
     this.timers.push(setInterval(() => void this.tick(), catchUpMs));
     if (pruneMs > 0) {
-      this.timers.push(setInterval(() => void this.pruneHistory(), pruneMs));
+      this.timers.push(setInterval(() => void this.prune(), pruneMs));
     }
     for (const timer of this.timers) timer.unref();
   }
@@ -301,26 +284,12 @@ export class PostgresStore implements Store {
     entries: ReadonlyArray<{ namespace: string; key: string }>,
   ): Promise<Array<StoredEntry | null>> {
     return this.read(async () => {
-      const rows = await this.selectEntries(this.sql, entries);
+      const rows = await selectEntries(this.sql, entries);
       return entries.map(({ namespace, key }) => {
         const row = rows.get(stateKey(namespace, key));
         return row && row.value !== null ? toEntry(row) : null;
       });
     });
-  }
-
-  private async selectEntries(
-    sql: Sql | TransactionSql,
-    keys: ReadonlyArray<{ namespace: string; key: string }>,
-  ): Promise<Map<string, EntryRow>> {
-    const rows = await sql<EntryRow[]>`
-      SELECT ${sql.unsafe(columns.replace(/(\w+)/g, "e.$1"))}
-      FROM entries e
-      JOIN json_to_recordset(${JSON.stringify(keys)}::text::json)
-        AS k(namespace text, key text)
-        ON e.namespace = k.namespace AND e.key = k.key
-    `;
-    return new Map(rows.map((row) => [stateKey(row.namespace, row.key), row]));
   }
 
   list(options: {
@@ -394,230 +363,11 @@ export class PostgresStore implements Store {
     if (this.closed) {
       return Promise.reject(storeUnavailable("the store is closed"));
     }
-    const pending = { request, expired: false } as PendingWrite;
-    const committed = new Promise<Change[]>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
-    this.queue.push(pending);
-    this.scheduleFlush();
-    const answered = withDeadline(committed, this.timeoutMs);
-    answered.catch(() => {
-      pending.expired = true;
-    });
-    return answered;
+    return this.writes.write(request);
   }
 
   onCommit(listener: CommitListener): void {
     this.listeners.push(listener);
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.committing) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  /**
-   * Starts one transaction with the writes queued so far. One commit runs
-   * at a time per process, so the writes of one connection commit in the
-   * order they were sent. The writes that arrive meanwhile form the next
-   * group.
-   */
-  // TODO: commits of different tenants could run in parallel on several
-  // connections. One at a time bounds a process's write rate by the group
-  // size divided by the commit latency.
-  private flush(): void {
-    if (this.committing) return;
-    const live = this.queue.filter((pending) => !pending.expired);
-    const batch = live.slice(0, maxBatchRequests);
-    this.queue = live.slice(maxBatchRequests);
-    if (batch.length === 0) return;
-    this.committing = this.commit(batch).finally(() => {
-      this.committing = null;
-      if (this.queue.length > 0) this.scheduleFlush();
-    });
-  }
-
-  private async commit(batch: PendingWrite[]): Promise<void> {
-    const requests = batch.map((pending) => pending.request);
-    let plan: ReturnType<typeof planWrites>;
-    try {
-      plan = await this.runWithWatchdog((tx) => this.applyBatch(tx, requests));
-    } catch (error) {
-      if (isUnavailable(error)) this.writeFailing = true;
-      const failure = toStoreError(error);
-      for (const pending of batch) pending.reject(failure);
-      return;
-    }
-
-    this.writeFailing = false;
-    batch.forEach((pending, index) => {
-      const outcome = plan.outcomes[index];
-      if (outcome instanceof RpcError) pending.reject(outcome);
-      else pending.resolve(outcome);
-    });
-    if (plan.changes.length > 0) this.feed.committed(plan.changes);
-  }
-
-  /**
-   * Runs `work` in a transaction, and terminates the transaction's session
-   * if it has not finished after commitWatchdogMs. Writes queue behind a
-   * running commit, so one commit that never settles would stop every
-   * later write of this process.
-   */
-  // NOTE: under the outage test (sessions terminated during a load), a
-  // commit once stayed open for minutes: its session waited for the
-  // driver's next message after the first statement. The cause in the
-  // driver was not found. Terminating the session rolls the transaction
-  // back, so the writes of that group are not applied; their callers got
-  // -32001 after 1 s already.
-  private async runWithWatchdog<T>(
-    work: (tx: TransactionSql) => Promise<T>,
-  ): Promise<T> {
-    let backendPid: number | undefined;
-    const done = this.sql.begin(async (tx) => {
-      const [row] = await tx.unsafe<Array<{ pid: number }>>(
-        "SELECT pg_backend_pid() AS pid",
-      );
-      backendPid = row.pid;
-      return work(tx);
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const stuck = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        void this.terminateSession(backendPid).finally(() =>
-          reject(
-            storeUnavailable(
-              `a commit did not finish within ${commitWatchdogMs} ms, so its session was terminated`,
-            ),
-          ),
-        );
-      }, commitWatchdogMs);
-    });
-    try {
-      return (await Promise.race([done, stuck])) as T;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private async terminateSession(pid: number | undefined): Promise<void> {
-    this.options.onBackgroundError?.(
-      "committing",
-      new Error(
-        `a commit has run for ${commitWatchdogMs} ms; terminating its session (backend pid ${pid ?? "unknown"})`,
-      ),
-    );
-    if (pid === undefined) return;
-    try {
-      await withDeadline(
-        this.sql`SELECT pg_terminate_backend(${pid})`,
-        this.timeoutMs,
-      );
-    } catch (error) {
-      this.options.onBackgroundError?.("terminating a stuck commit", error);
-    }
-  }
-
-  /** Writes one group commit inside the open transaction `tx`. */
-  private async applyBatch(
-    tx: TransactionSql,
-    requests: readonly WriteRequest[],
-  ) {
-    const tenantIds = [
-      ...new Set(requests.map((request) => request.tenantId)),
-    ].sort(compareBytes);
-    // Locks the tenants' rows, created if missing, in tenant id order.
-    const tenantRows = await tx<Array<{ tenant_id: string; last_seq: number }>>`
-      INSERT INTO tenants (tenant_id, last_seq, oldest_seq)
-      SELECT tenant_id, 0, 1
-      FROM json_to_recordset(${JSON.stringify(tenantIds.map((tenant_id) => ({ tenant_id })))}::text::json)
-        AS t(tenant_id text)
-      ORDER BY tenant_id COLLATE "C"
-      ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenants.last_seq
-      RETURNING tenant_id, last_seq
-    `;
-    const lastSeqs = new Map(
-      tenantRows.map((row) => [row.tenant_id, row.last_seq]),
-    );
-
-    const keys = new Map<string, { namespace: string; key: string }>();
-    for (const request of requests) {
-      for (const { namespace, key } of request.operations) {
-        keys.set(stateKey(namespace, key), { namespace, key });
-      }
-    }
-    const rows = await this.selectEntries(tx, [...keys.values()]);
-    const stored = new Map<string, KeyState>();
-    for (const [id, row] of rows) {
-      stored.set(id, { value: row.value, version: row.version });
-    }
-
-    const plan = planWrites(requests, stored, lastSeqs, Date.now());
-    if (plan.changes.length === 0) return plan;
-    await Promise.all([
-      tx`
-        INSERT INTO entries (${tx.unsafe(columns)})
-        SELECT ${tx.unsafe(columns)}
-        FROM json_to_recordset(${JSON.stringify(plan.entries)}::text::json)
-          AS e(namespace text, key text, value text, version bigint,
-               updated_by text, updated_at bigint)
-        ON CONFLICT (namespace, key) DO UPDATE SET
-          value = excluded.value, version = excluded.version,
-          updated_by = excluded.updated_by, updated_at = excluded.updated_at
-      `,
-      tx`
-        INSERT INTO changes (${tx.unsafe(changeColumns)})
-        SELECT ${tx.unsafe(changeColumns)}
-        FROM json_to_recordset(${JSON.stringify(plan.changes.map(toChangeRow))}::text::json)
-          AS c(tenant_id text, seq bigint, op text, namespace text, key text,
-               value text, version bigint, actor text, timestamp bigint)
-      `,
-      this.applyCountDeltas(tx, plan.countDeltas),
-      tx`
-        UPDATE tenants SET last_seq = u.last_seq
-        FROM json_to_recordset(${JSON.stringify(toTenantSeqs(plan.lastSeqs))}::text::json)
-          AS u(tenant_id text, last_seq bigint)
-        WHERE tenants.tenant_id = u.tenant_id
-      `,
-      // Delivered to listeners only if the transaction commits. A full
-      // notification queue fails the commit, so no change goes unsignalled.
-      tx`
-        SELECT pg_notify(${this.channel}, u.last_seq || ':' || u.tenant_id)
-        FROM json_to_recordset(${JSON.stringify(toTenantSeqs(plan.lastSeqs))}::text::json)
-          AS u(tenant_id text, last_seq bigint)
-      `,
-    ]);
-    return plan;
-  }
-
-  private async applyCountDeltas(
-    tx: TransactionSql,
-    deltas: ReadonlyMap<string, number>,
-  ): Promise<void> {
-    if (deltas.size === 0) return;
-    const rows = JSON.stringify(
-      [...deltas].map(([namespace, delta]) => ({ namespace, delta })),
-    );
-    await tx`
-      INSERT INTO namespace_counts (namespace, live_keys)
-      SELECT namespace, delta
-      FROM json_to_recordset(${rows}::text::json) AS d(namespace text, delta bigint)
-      ORDER BY namespace COLLATE "C"
-      ON CONFLICT (namespace) DO UPDATE
-        SET live_keys = namespace_counts.live_keys + excluded.live_keys
-    `;
-    await tx`
-      DELETE FROM namespace_counts
-      WHERE namespace IN (
-        SELECT namespace FROM json_to_recordset(${rows}::text::json)
-          AS d(namespace text, delta bigint)
-      ) AND live_keys <= 0
-    `;
   }
 
   /**
@@ -696,129 +446,35 @@ export class PostgresStore implements Store {
     return rows.map(toChange);
   }
 
-  /**
-   * Deletes the oldest changes of each tenant beyond both the retained
-   * count and the retained age, at most 10,000 rows per tenant per run.
-   * Every process prunes, and an advisory lock per tenant lets one process
-   * at a time delete.
-   */
-  // NOTE: a history hold protects a replay only from this process's
-  // pruning. Another process may delete history that a replay here still
-  // reads once it is older than both retention limits. The replay then
-  // skips those changes.
-  private pruneHistory(): Promise<void> {
+  private prune(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    return this.background("pruning change history", async () => {
-      const { historyChanges, historySeconds } = this.options;
-      const cutoffTime = Date.now() - historySeconds * 1000;
-      const tenants = await this.sql<
-        Array<{ tenant_id: string; last_seq: number; oldest_seq: number }>
-      >`
-        SELECT tenant_id, last_seq, oldest_seq FROM tenants
-        WHERE last_seq - oldest_seq + 1 > ${historyChanges}
-      `;
-      for (const tenant of tenants) {
-        const [youngest] = await this.sql<Array<{ seq: number }>>`
-          SELECT seq FROM changes
-          WHERE tenant_id = ${tenant.tenant_id} AND timestamp >= ${cutoffTime}
-          ORDER BY seq LIMIT 1
-        `;
-        const keepFrom = Math.min(
-          tenant.last_seq - historyChanges + 1,
-          youngest?.seq ?? tenant.last_seq + 1,
-          tenant.oldest_seq + 10_000,
-          this.holds.firstHeldSeq(tenant.tenant_id),
-        );
-        if (keepFrom <= tenant.oldest_seq) continue;
-
-        await this.sql.begin(async (tx) => {
-          const [locked] = await tx<Array<{ locked: boolean }>>`
-            SELECT pg_try_advisory_xact_lock(
-              hashtext('kvstream prune'), hashtext(${tenant.tenant_id})
-            ) AS locked
-          `;
-          if (!locked.locked) return;
-          await tx`
-            DELETE FROM changes
-            WHERE tenant_id = ${tenant.tenant_id} AND seq < ${keepFrom}
-          `;
-          await tx`
-            UPDATE tenants SET oldest_seq = greatest(oldest_seq, ${keepFrom})
-            WHERE tenant_id = ${tenant.tenant_id}
-          `;
-        });
-      }
-    });
-  }
-
-  createApiKey({ record, hash }: NewApiKey): Promise<void> {
-    return this.read(async () => {
-      await this.sql.begin(async (tx) => {
-        await tx`
-          INSERT INTO api_keys (id, hash, tenant_id, role, scope, name, created_at)
-          VALUES (${record.id}, ${hash}, ${record.tenantId}, ${record.role},
-                  ${record.scope}, ${record.name}, ${record.createdAt})
-        `;
-        await this.bumpApiKeysVersion(tx);
-      });
-    });
-  }
-
-  private async bumpApiKeysVersion(tx: TransactionSql): Promise<void> {
-    await tx`
-      UPDATE meta SET value = (value::bigint + 1)::text
-      WHERE name = 'api_keys_version'
-    `;
-  }
-
-  listApiKeys(): Promise<ApiKeyRecord[]> {
-    return this.read(async () => {
-      const rows = await this.sql<ApiKeyRow[]>`
-        SELECT ${this.sql.unsafe(apiKeyColumns)} FROM api_keys
-        ORDER BY created_at, id
-      `;
-      return rows.map(toApiKey);
-    });
-  }
-
-  findApiKey(hash: string): Promise<ApiKeyRecord | null> {
-    return this.read(async () => {
-      const [row] = await this.sql<ApiKeyRow[]>`
-        SELECT ${this.sql.unsafe(apiKeyColumns)} FROM api_keys
-        WHERE hash = ${hash}
-      `;
-      return row ? toApiKey(row) : null;
-    });
-  }
-
-  revokeApiKey(id: string, at: number): Promise<boolean> {
-    return this.read(() =>
-      this.sql.begin(async (tx) => {
-        const result = await tx`
-          UPDATE api_keys SET revoked_at = ${at}
-          WHERE id = ${id} AND revoked_at IS NULL
-        `;
-        if (result.count === 0) {
-          const found = await tx`SELECT 1 FROM api_keys WHERE id = ${id}`;
-          return found.length > 0;
-        }
-        await this.bumpApiKeysVersion(tx);
-        return true;
-      }),
+    return this.background("pruning change history", () =>
+      pruneHistory(this.sql, this.holds, this.options),
     );
   }
 
-  /**
-   * Reads one row by primary key: cheap enough for the key registry's
-   * four polls a second per process.
-   */
+  createApiKey(key: NewApiKey): Promise<void> {
+    return this.read(() => insertApiKey(this.sql, key));
+  }
+
+  createFirstApiKey(key: NewApiKey): Promise<boolean> {
+    return this.read(() => insertFirstApiKey(this.sql, key));
+  }
+
+  listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.read(() => selectApiKeys(this.sql));
+  }
+
+  findApiKey(hash: string): Promise<ApiKeyRecord | null> {
+    return this.read(() => selectApiKey(this.sql, hash));
+  }
+
+  revokeApiKey(id: string, at: number): Promise<boolean> {
+    return this.read(() => revokeApiKey(this.sql, id, at));
+  }
+
   apiKeysVersion(): Promise<number> {
-    return this.read(async () => {
-      const [row] = await this.sql<Array<{ value: string }>>`
-        SELECT value FROM meta WHERE name = 'api_keys_version'
-      `;
-      return Number(row.value);
-    });
+    return this.read(() => selectApiKeysVersion(this.sql));
   }
 
   /**
@@ -836,9 +492,9 @@ export class PostgresStore implements Store {
           "the PostgreSQL session is read-only (a standby, or default_transaction_read_only)",
         );
       }
-      if (!this.writeFailing) return;
+      if (!this.writes.writeFailing) return;
       await this.sql`UPDATE meta SET value = value WHERE name = 'store_id'`;
-      this.writeFailing = false;
+      this.writes.writeFailing = false;
     });
   }
 
@@ -846,40 +502,11 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const timer of this.timers) clearInterval(timer);
-    while (this.committing || this.queue.some((pending) => !pending.expired)) {
-      if (!this.committing) this.flush();
-      await this.committing;
-    }
+    await this.writes.drain();
     this.closed = true;
     await Promise.all([
       this.sql.end({ timeout: 1 }),
       this.listenSql.end({ timeout: 1 }),
     ]);
   }
-}
-
-function toChangeRow(change: Change): ChangeRow {
-  return {
-    tenant_id: change.tenantId,
-    seq: change.seq,
-    op: change.op,
-    namespace: change.namespace,
-    key: change.key,
-    value: change.valueJson ?? null,
-    version: change.version,
-    actor: change.actor,
-    timestamp: change.timestamp,
-  };
-}
-
-function toTenantSeqs(lastSeqs: ReadonlyMap<string, number>) {
-  return [...lastSeqs].map(([tenant_id, last_seq]) => ({
-    tenant_id,
-    last_seq,
-  }));
-}
-
-/** Orders strings by UTF-8 bytes, like the "C" collation. */
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -551,23 +551,35 @@ export class SqliteStore implements Store {
     }
   }
 
-  createApiKey({ record, hash }: NewApiKey): Promise<void> {
+  createApiKey(key: NewApiKey): Promise<void> {
     return this.read(() => {
+      this.db.transaction(() => this.insertApiKey(key)).immediate();
+    });
+  }
+
+  createFirstApiKey(key: NewApiKey): Promise<boolean> {
+    return this.read(() =>
       this.db
         .transaction(() => {
-          this.statements.insertApiKey.run(
-            record.id,
-            hash,
-            record.tenantId,
-            record.role,
-            record.scope,
-            record.name,
-            record.createdAt,
-          );
-          this.statements.bumpApiKeysVersion.run();
+          if (this.statements.anyApiKey.get() !== undefined) return false;
+          this.insertApiKey(key);
+          return true;
         })
-        .immediate();
-    });
+        .immediate(),
+    );
+  }
+
+  private insertApiKey({ record, hash }: NewApiKey): void {
+    this.statements.insertApiKey.run(
+      record.id,
+      hash,
+      record.tenantId,
+      record.role,
+      record.scope,
+      record.name,
+      record.createdAt,
+    );
+    this.statements.bumpApiKeysVersion.run();
   }
 
   listApiKeys(): Promise<ApiKeyRecord[]> {
@@ -736,5 +748,6 @@ function prepareStatements(db: Connection) {
       "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
     ),
     apiKeyExists: prepare("SELECT 1 FROM api_keys WHERE id = ?"),
+    anyApiKey: prepare("SELECT 1 FROM api_keys LIMIT 1"),
   };
 }

@@ -138,6 +138,11 @@ export interface Store {
   }): Promise<Change[]>;
 
   createApiKey(key: NewApiKey): Promise<void>;
+  /**
+   * Creates `key` only if the store has no API keys, atomically across
+   * processes. Returns whether it was created.
+   */
+  createFirstApiKey(key: NewApiKey): Promise<boolean>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   findApiKey(hash: string): Promise<ApiKeyRecord | null>;
   /** Marks a key revoked; returns false when no key has that id. */

@@ -25,6 +25,47 @@ import {
 
 const writesPerServer = 150;
 
+describe(
+  "servers starting on an empty schema",
+  {
+    skip: skipWithoutPostgres,
+  },
+  () => {
+    let schema: TestSchema;
+    let servers: ServerProcess[] = [];
+
+    after(async () => {
+      for (const server of servers) await server.stop();
+      await schema?.drop();
+    });
+
+    test("only one prints a demo key", async () => {
+      schema = createTestSchema("demo");
+      servers = await Promise.all(
+        [1, 2, 3].map(() => startServer({ store: schema.store })),
+      );
+      const demoKeys = servers
+        .map((server) => server.demoKey)
+        .filter((key) => key !== undefined);
+
+      assert.equal(demoKeys.length, 1, "one server printed a demo key");
+      const client = await TestClient.connect(servers[0].url, {
+        apiKey: demoKeys[0],
+      });
+      try {
+        const written = await client.call("kv/set", {
+          namespace: "tenant:demo",
+          key: "k",
+          value: 1,
+        });
+        assert.equal(written.version, 1, "the demo key works on any server");
+      } finally {
+        await client.close();
+      }
+    });
+  },
+);
+
 describe("two servers on one schema", { skip: skipWithoutPostgres }, () => {
   let schema: TestSchema;
   let service: CreatedKey;

@@ -200,135 +200,120 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     await proxy.cut();
   });
 
-  // postgres.js 3.4.10 can write to a connection it has already dropped
-  // when a session is terminated during a write, and the TypeError it then
-  // throws from a timer exits the server process. The test then fails
-  // because that server is gone, so it is marked todo until the driver
-  // guards that write.
-  test(
-    "load survives terminations and a restart",
-    {
-      todo: "postgres.js may crash a server whose session is terminated mid-write",
-    },
-    async (t) => {
-      const first = await start(schema.store);
-      let second = await start(schema.store);
-      const urls = [() => first.url, () => second.url];
-      const watchers = urls.map((url) => new ResumingWatcher(url, service.key));
-      await delay(200);
+  test("load survives terminations and a restart", async (t) => {
+    const first = await start(schema.store);
+    let second = await start(schema.store);
+    const urls = [() => first.url, () => second.url];
+    const watchers = urls.map((url) => new ResumingWatcher(url, service.key));
+    await delay(200);
 
-      const acknowledged: Message[] = [];
-      let failures = 0;
-      // Settled wrappers, so that a failed disruption is reported by the
-      // assert below and not as an unhandled rejection during the load.
-      const disruptions: Array<Promise<PromiseSettledResult<unknown>>> = [];
-      const settle = (promise: Promise<unknown>) =>
-        Promise.allSettled([promise]).then(([outcome]) => outcome);
-      const onAcknowledged = () => {
-        if (acknowledged.length === 60) {
-          disruptions.push(settle(terminateSessions(schema.applicationName)));
-        }
-        if (acknowledged.length === 150) {
-          disruptions.push(
-            settle(
-              (async () => {
-                await stop(second);
-                second = await start(schema.store);
-              })(),
-            ),
-          );
-        }
-      };
-
-      await Promise.all(
-        urls.map(async (url, writer) => {
-          let client = await connectRetrying(url, service.key);
-          let written = 0;
-          for (let attempt = 0; attempt < 2000; attempt++) {
-            if (written === writesPerWriter) break;
-            const value = { writer, written };
-            const response = await requestUnlessClosed(client, "kv/set", {
-              namespace: `tenant:acme/w${writer}`,
-              key: `k${written % 5}`,
-              value,
-            });
-            if (response === null) {
-              client = await connectRetrying(url, service.key);
-              continue;
-            }
-            if (response.error) {
-              assert.equal(response.error.code, storeUnavailable);
-              failures++;
-              await delay(20);
-              continue;
-            }
-            acknowledged.push({ ...response.result, value });
-            written++;
-            onAcknowledged();
-          }
-          clients.push(client);
-          assert.equal(written, writesPerWriter, `writer ${writer} finished`);
-        }),
-      );
-      assert.equal(disruptions.length, 2, "both disruptions happened");
-      for (const outcome of await Promise.all(disruptions)) {
-        const reason = (outcome as PromiseRejectedResult).reason;
-        assert.equal(
-          outcome.status,
-          "fulfilled",
-          `disruption failed: ${reason}`,
+    const acknowledged: Message[] = [];
+    let failures = 0;
+    // Settled wrappers, so that a failed disruption is reported by the
+    // assert below and not as an unhandled rejection during the load.
+    const disruptions: Array<Promise<PromiseSettledResult<unknown>>> = [];
+    const settle = (promise: Promise<unknown>) =>
+      Promise.allSettled([promise]).then(([outcome]) => outcome);
+    const onAcknowledged = () => {
+      if (acknowledged.length === 60) {
+        disruptions.push(settle(terminateSessions(schema.applicationName)));
+      }
+      if (acknowledged.length === 150) {
+        disruptions.push(
+          settle(
+            (async () => {
+              await stop(second);
+              second = await start(schema.store);
+            })(),
+          ),
         );
       }
+    };
 
-      // A server's subscribe result is the last seq it delivered, which may
-      // lag the other server's commits for a moment. Both servers must reach
-      // the highest acknowledged seq and agree, so that writes that committed
-      // without an acknowledgement are counted too.
-      const highestAcknowledged = Math.max(
-        ...acknowledged.map((write) => write.seq),
-      );
-      let latestSeq = 0;
-      const settled = await eventually(async () => {
-        const seqs: number[] = [];
-        for (const server of [first, second]) {
-          const reader = await connectRetrying(() => server.url, service.key);
-          const result = await reader.call("watch/subscribe", {
-            namespace: "tenant:acme",
+    await Promise.all(
+      urls.map(async (url, writer) => {
+        let client = await connectRetrying(url, service.key);
+        let written = 0;
+        for (let attempt = 0; attempt < 2000; attempt++) {
+          if (written === writesPerWriter) break;
+          const value = { writer, written };
+          const response = await requestUnlessClosed(client, "kv/set", {
+            namespace: `tenant:acme/w${writer}`,
+            key: `k${written % 5}`,
+            value,
           });
-          await reader.close();
-          seqs.push(result.seq);
-        }
-        latestSeq = seqs[0];
-        return seqs[0] === seqs[1] && seqs[0] >= highestAcknowledged;
-      });
-      assert.ok(settled, "both servers reach the same latest seq");
-
-      try {
-        for (const [index, watcher] of watchers.entries()) {
-          const caughtUp = await eventually(
-            async () => watcher.changes.length >= latestSeq,
-            200,
-          );
-          assert.ok(caughtUp, `watcher ${index} caught up`);
-          await watcher.stop();
-          const changes = watcher.changes;
-          assert.deepEqual(
-            changes.map((change) => change.seq),
-            range(1, latestSeq),
-            `watcher ${index} has every change once, in order`,
-          );
-          for (const write of acknowledged) {
-            assert.deepEqual(
-              changes[write.seq - 1].value,
-              write.value,
-              `acknowledged seq ${write.seq} is in the history`,
-            );
+          if (response === null) {
+            client = await connectRetrying(url, service.key);
+            continue;
           }
+          if (response.error) {
+            assert.equal(response.error.code, storeUnavailable);
+            failures++;
+            await delay(20);
+            continue;
+          }
+          acknowledged.push({ ...response.result, value });
+          written++;
+          onAcknowledged();
         }
-      } finally {
-        await Promise.allSettled(watchers.map((watcher) => watcher.stop()));
+        clients.push(client);
+        assert.equal(written, writesPerWriter, `writer ${writer} finished`);
+      }),
+    );
+    assert.equal(disruptions.length, 2, "both disruptions happened");
+    for (const outcome of await Promise.all(disruptions)) {
+      const reason = (outcome as PromiseRejectedResult).reason;
+      assert.equal(outcome.status, "fulfilled", `disruption failed: ${reason}`);
+    }
+
+    // A server's subscribe result is the last seq it delivered, which may
+    // lag the other server's commits for a moment. Both servers must reach
+    // the highest acknowledged seq and agree, so that writes that committed
+    // without an acknowledgement are counted too.
+    const highestAcknowledged = Math.max(
+      ...acknowledged.map((write) => write.seq),
+    );
+    let latestSeq = 0;
+    const settled = await eventually(async () => {
+      const seqs: number[] = [];
+      for (const server of [first, second]) {
+        const reader = await connectRetrying(() => server.url, service.key);
+        const result = await reader.call("watch/subscribe", {
+          namespace: "tenant:acme",
+        });
+        await reader.close();
+        seqs.push(result.seq);
       }
-      t.diagnostic(`writes failed with -32001 and retried: ${failures}`);
-    },
-  );
+      latestSeq = seqs[0];
+      return seqs[0] === seqs[1] && seqs[0] >= highestAcknowledged;
+    });
+    assert.ok(settled, "both servers reach the same latest seq");
+
+    try {
+      for (const [index, watcher] of watchers.entries()) {
+        const caughtUp = await eventually(
+          async () => watcher.changes.length >= latestSeq,
+          200,
+        );
+        assert.ok(caughtUp, `watcher ${index} caught up`);
+        await watcher.stop();
+        const changes = watcher.changes;
+        assert.deepEqual(
+          changes.map((change) => change.seq),
+          range(1, latestSeq),
+          `watcher ${index} has every change once, in order`,
+        );
+        for (const write of acknowledged) {
+          assert.deepEqual(
+            changes[write.seq - 1].value,
+            write.value,
+            `acknowledged seq ${write.seq} is in the history`,
+          );
+        }
+      }
+    } finally {
+      await Promise.allSettled(watchers.map((watcher) => watcher.stop()));
+    }
+    t.diagnostic(`writes failed with -32001 and retried: ${failures}`);
+  });
 });

@@ -327,6 +327,40 @@ describe("PostgreSQL store", { skip: skipWithoutPostgres }, () => {
     await second.checkWritable();
   });
 
+  test("first API key once across stores", async () => {
+    const schema = newSchema();
+    const opened = await Promise.all([1, 2, 3].map(() => openStore(schema)));
+    const before = await opened[0].apiKeysVersion();
+    const newKey = (index: number) => ({
+      hash: `first-${index}`,
+      record: {
+        id: `first${index}`,
+        tenantId: "demo",
+        role: "service" as const,
+        scope: null,
+        name: "demo",
+        createdAt: index,
+        revokedAt: null,
+      },
+    });
+
+    const created = await Promise.all(
+      opened.map((store, index) => store.createFirstApiKey(newKey(index))),
+    );
+    const keys = await opened[0].listApiKeys();
+    const later = await opened[1].createFirstApiKey(newKey(9));
+
+    assert.equal(
+      created.filter((wasCreated) => wasCreated).length,
+      1,
+      `exactly one store created a key: ${created}`,
+    );
+    assert.equal(keys.length, 1, "one key in the schema");
+    assert.equal(keys[0].id, `first${created.indexOf(true)}`);
+    assert.equal(later, false, "no key once one exists");
+    assert.equal(await opened[2].apiKeysVersion(), before + 1);
+  });
+
   test("pruning keeps held history", async () => {
     const store = await openStore(newSchema(), {
       historyChanges: 3,

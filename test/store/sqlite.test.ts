@@ -1285,6 +1285,24 @@ describe("SqliteStore API keys", () => {
     assert.deepEqual(await store.listApiKeys(), [service, agent]);
   });
 
+  test("first key only on empty store", async () => {
+    const { store } = openStore();
+    const first = keyRecord("ccccccccccc1");
+    const second = keyRecord("ccccccccccc2");
+    const before = await store.apiKeysVersion();
+
+    assert.equal(
+      await store.createFirstApiKey({ record: first, hash: "hash-c1" }),
+      true,
+    );
+    assert.equal(
+      await store.createFirstApiKey({ record: second, hash: "hash-c2" }),
+      false,
+    );
+    assert.deepEqual(await store.listApiKeys(), [first]);
+    assert.equal(await store.apiKeysVersion(), before + 1);
+  });
+
   test("revoke marks the key", async () => {
     const { store } = openStore();
     await store.createApiKey({
