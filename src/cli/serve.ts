@@ -229,7 +229,7 @@ function printDemoKey(key: string, url: string): void {
       "",
       "Connect and send a request:",
       "",
-      `  npx wscat -c ${url} -H "Authorization: Bearer ${key}"`,
+      `  npx -y wscat -c ${url} -H "Authorization: Bearer ${key}"`,
       `  > ${example}`,
       "",
       "",
