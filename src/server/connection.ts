@@ -31,8 +31,12 @@ export const CloseCode = {
 } as const;
 
 interface OutboundSlot {
-  /** undefined while the request is running; null when nothing is sent. */
-  text: string | null | undefined;
+  /**
+   * The frame to send: undefined while the request is running, null when
+   * nothing is sent. A notification is a Buffer shared with the other
+   * subscribers of its change.
+   */
+  frame: string | Buffer | null | undefined;
   bytes: number;
   kind: "answer" | "notification";
   /**
@@ -145,7 +149,7 @@ export class Connection implements NotificationSink {
 
     // The slot is taken on arrival, so answers keep the order of frames.
     const slot: OutboundSlot = {
-      text: undefined,
+      frame: undefined,
       bytes: 0,
       kind: "answer",
       barrier: false,
@@ -244,7 +248,7 @@ export class Connection implements NotificationSink {
   }
 
   private fill(slot: OutboundSlot, text: string | null): void {
-    slot.text = text;
+    slot.frame = text;
     if (text !== null) {
       slot.bytes = Buffer.byteLength(text);
       this.outboundBytes += slot.bytes;
@@ -256,10 +260,10 @@ export class Connection implements NotificationSink {
   private flush(): void {
     while (this.outbound.length > 0) {
       const head = this.outbound[0];
-      if (head.text === undefined) break;
+      if (head.frame === undefined) break;
       this.outbound.shift();
       this.outboundBytes -= head.bytes;
-      if (head.text !== null) this.sendFrame(head.text, head.bytes);
+      if (head.frame !== null) this.sendFrame(head.frame, head.bytes);
     }
     this.applyBackpressure();
   }
@@ -302,10 +306,11 @@ export class Connection implements NotificationSink {
    * ahead of plain reads still running, so that a slow read does not delay
    * live changes.
    */
-  sendNotification(text: string, bytes: number): void {
+  sendNotification(frame: Buffer): void {
     if (this.closing) return;
+    const bytes = frame.length;
     if (this.outbound.length === 0) {
-      this.sendFrame(text, bytes);
+      this.sendFrame(frame, bytes);
       return;
     }
     let position = this.outbound.length;
@@ -315,7 +320,7 @@ export class Connection implements NotificationSink {
       position--;
     }
     this.outbound.splice(position, 0, {
-      text,
+      frame,
       bytes,
       kind: "notification",
       barrier: false,
@@ -324,10 +329,12 @@ export class Connection implements NotificationSink {
     if (position === 0) this.flush();
   }
 
-  private sendFrame(text: string, bytes: number): void {
+  private sendFrame(frame: string | Buffer, bytes: number): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.writes.beforeWrite(bytes);
-    this.socket.send(text);
+    // A Buffer is sent as a text frame too. ws writes it without copying
+    // or re-encoding, since a server does not mask its frames.
+    this.socket.send(frame, { binary: false });
   }
 
   /** Bytes queued for the client, leaving out those held until the turn ends. */

@@ -2,9 +2,13 @@ import { RawJson } from "../protocol/json-text.js";
 import { notification } from "../protocol/response.js";
 import type { Change } from "../store/store.js";
 
-/** Serialises a change as a `watch/change` notification frame. */
-export function serializeChange(change: Change): string {
-  return notification("watch/change", {
+/**
+ * Serialises a change as a `watch/change` notification frame, as UTF-8
+ * bytes. Fan-out sends the same Buffer to every subscriber, so the text
+ * is encoded once per change instead of once per socket.
+ */
+export function serializeChange(change: Change): Buffer {
+  const text = notification("watch/change", {
     seq: change.seq,
     op: change.op,
     namespace: change.namespace,
@@ -18,4 +22,5 @@ export function serializeChange(change: Change): string {
     timestamp: change.timestamp,
     tenantId: change.tenantId,
   });
+  return Buffer.from(text, "utf8");
 }

@@ -6,12 +6,12 @@ import { SubscriptionIndex } from "./subscription-index.js";
 export interface LiveSubscriber {
   /** The hub's mark of the last change delivered, to send each once. */
   deliveryMark: number;
-  deliverLive(seq: number, text: string, bytes: number): void;
+  deliverLive(seq: number, frame: Buffer): void;
 }
 
 /**
  * The change feed's fan-out: receives committed changes in seq order,
- * serialises each once, and hands the same text to every connection with
+ * serialises each once, and hands the same bytes to every connection with
  * a matching subscription, once per connection.
  */
 export class WatchHub {
@@ -50,17 +50,13 @@ export class WatchHub {
       this.latestSeqByTenant.set(change.tenantId, change.seq);
       this.published++;
 
-      let text: string | undefined;
-      let bytes = 0;
+      let frame: Buffer | undefined;
       const mark = ++this.mark;
       this.index.forEachMatch(change.namespace, (subscriber) => {
         if (subscriber.deliveryMark === mark) return;
         subscriber.deliveryMark = mark;
-        if (text === undefined) {
-          text = serializeChange(change);
-          bytes = Buffer.byteLength(text);
-        }
-        subscriber.deliverLive(change.seq, text, bytes);
+        frame ??= serializeChange(change);
+        subscriber.deliverLive(change.seq, frame);
       });
     }
   }

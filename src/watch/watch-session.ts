@@ -6,7 +6,7 @@ import type { LiveSubscriber, WatchHub } from "./watch-hub.js";
 
 /** The destination of a session's notifications: the connection's outbound queue. */
 export interface NotificationSink {
-  sendNotification(text: string, bytes: number): void;
+  sendNotification(frame: Buffer): void;
   /** Bytes queued for the client and not yet written to the socket. */
   unsentBytes(): number;
   /** Closes the connection with 4008; called once. */
@@ -29,8 +29,7 @@ export interface WatchLimits {
 
 interface PendingNotification {
   seq: number;
-  text: string;
-  bytes: number;
+  frame: Buffer;
 }
 
 interface ReplayJob {
@@ -81,10 +80,10 @@ export class WatchSession implements LiveSubscriber {
     private readonly limits: WatchLimits,
   ) {}
 
-  deliverLive(seq: number, text: string, bytes: number): void {
+  deliverLive(seq: number, frame: Buffer): void {
     if (this.stopped) return;
     if (this.replaying) {
-      this.queueBehindReplay(seq, text, bytes);
+      this.queueBehindReplay(seq, frame);
       return;
     }
     if (this.sink.unsentBytes() > this.limits.maxOutboundBytes) {
@@ -92,7 +91,7 @@ export class WatchSession implements LiveSubscriber {
       this.sink.closeSlowConsumer();
       return;
     }
-    this.sink.sendNotification(text, bytes);
+    this.sink.sendNotification(frame);
   }
 
   /**
@@ -102,7 +101,7 @@ export class WatchSession implements LiveSubscriber {
    * dropped here and read from history after the replays instead. Memory
    * stays bounded, and a client that keeps up is not closed.
    */
-  private queueBehindReplay(seq: number, text: string, bytes: number): void {
+  private queueBehindReplay(seq: number, frame: Buffer): void {
     if (this.catchUpFrom !== null) {
       if (seq - this.catchUpFrom + 1 > this.limits.maxCatchUpChanges) {
         this.stop();
@@ -110,9 +109,9 @@ export class WatchSession implements LiveSubscriber {
       }
       return;
     }
-    if (this.pendingBytes + bytes <= this.limits.maxOutboundBytes / 2) {
-      this.pending.push({ seq, text, bytes });
-      this.pendingBytes += bytes;
+    if (this.pendingBytes + frame.length <= this.limits.maxOutboundBytes / 2) {
+      this.pending.push({ seq, frame });
+      this.pendingBytes += frame.length;
       return;
     }
 
@@ -369,8 +368,7 @@ export class WatchSession implements LiveSubscriber {
         if (this.pending[0]?.seq === next) {
           this.sendPendingBefore(next + 1);
         } else if (change) {
-          const text = serializeChange(change);
-          this.sink.sendNotification(text, Buffer.byteLength(text));
+          this.sink.sendNotification(serializeChange(change));
         }
       }
     } catch {
@@ -429,8 +427,8 @@ export class WatchSession implements LiveSubscriber {
     let count = 0;
     while (count < this.pending.length && this.pending[count].seq < seq) {
       const item = this.pending[count];
-      this.sink.sendNotification(item.text, item.bytes);
-      this.pendingBytes -= item.bytes;
+      this.sink.sendNotification(item.frame);
+      this.pendingBytes -= item.frame.length;
       count++;
     }
     if (count > 0) this.pending.splice(0, count);
