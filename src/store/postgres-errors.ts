@@ -11,12 +11,17 @@ import { RpcError, storeUnavailable } from "../protocol/errors.js";
  */
 const unavailableStates = /^(08|40|53|54|55|57|58)|^25006$/;
 
-/** Error codes of the postgres driver and of Node's sockets for a lost link. */
+/**
+ * Error codes of the postgres driver and of Node's sockets for a lost link,
+ * or for a database that gave no connection or no reply in time.
+ */
 const connectionCodes = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_DESTROYED",
   "CONNECTION_ENDED",
   "CONNECT_TIMEOUT",
+  "QUEUE_TIMEOUT",
+  "QUERY_TIMEOUT",
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",
@@ -38,14 +43,21 @@ export function isUnavailable(error: unknown): boolean {
  */
 export function toStoreError(error: unknown): unknown {
   if (error instanceof RpcError || !isUnavailable(error)) return error;
-  const { message, code } = error as Error & { code: string };
-  return storeUnavailable(`${message} (${code})`);
+  return storeUnavailable(formatDriverError(error));
+}
+
+/** Formats a driver or socket error as its message and its code. */
+export function formatDriverError(error: unknown): string {
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  if (typeof code !== "string") return String(message ?? error);
+  return `${String(message)} (${code})`;
 }
 
 /**
  * Settles like `work`, but rejects with -32001 once `ms` pass first. The
- * work goes on in the background and its late outcome is dropped, so a
- * write that times out may still commit without an acknowledgement.
+ * work goes on in the background and its late outcome is dropped, so it
+ * suits reads only. Writes use the deadlines of GroupCommit, which roll
+ * back a write that timed out.
  */
 export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

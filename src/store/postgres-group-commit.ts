@@ -1,9 +1,9 @@
-import type { Sql, TransactionSql } from "postgres";
+import postgres, { type Sql, type TransactionSql } from "postgres";
 
 import { RpcError, storeUnavailable } from "../protocol/errors.js";
 import {
+  formatDriverError,
   isUnavailable,
-  toStoreError,
   withDeadline,
 } from "./postgres-errors.js";
 import { changeColumns, columns, selectEntries } from "./postgres-queries.js";
@@ -12,7 +12,10 @@ import type { Change, WriteRequest } from "./store.js";
 import { planWrites, stateKey, type KeyState } from "./write-plan.js";
 
 export interface GroupCommitOptions {
-  /** Maximum wait for a write before it fails with -32001, in ms. */
+  /**
+   * Time from a write's arrival until it is rejected with -32001 unless
+   * its transaction committed, in ms.
+   */
   timeoutMs: number;
   /** The NOTIFY channel that each commit signals. */
   channel: string;
@@ -21,12 +24,30 @@ export interface GroupCommitOptions {
   onBackgroundError?: (task: string, error: unknown) => void;
 }
 
+/** The progress of one group commit's transaction. */
+interface Group {
+  /** The earliest deadline of the group's writes, in performance.now() ms. */
+  deadline: number;
+  /**
+   * Set when a write timed out before COMMIT was sent. The transaction
+   * then rolls back and never sends COMMIT.
+   */
+  doomed: boolean;
+  /** Set just before the driver sends COMMIT. */
+  commitSent: boolean;
+}
+
 interface PendingWrite {
   request: WriteRequest;
   resolve: (changes: Change[]) => void;
   reject: (error: unknown) => void;
-  /** Set when the caller stopped waiting, so the write is not started. */
-  expired: boolean;
+  /** In performance.now() ms. */
+  deadline: number;
+  /** The deadline timer, then the timer that waits for the COMMIT's outcome. */
+  timer?: NodeJS.Timeout;
+  /** The group commit that contains the write, once it has started. */
+  group: Group | null;
+  settled: boolean;
 }
 
 /** Requests in one group commit, at most. */
@@ -44,6 +65,17 @@ const commitWatchdogMs = 10_000;
  * there. It locks them in tenant id order, so two processes cannot
  * deadlock. It then sends NOTIFY with each tenant's new last seq, which
  * PostgreSQL delivers only after the commit.
+ *
+ * A write answered with -32001 is not applied, unless `data.reason` says
+ * that the outcome is unknown. A write still queued at its deadline is
+ * dropped and never sent. A write whose transaction has not sent COMMIT
+ * dooms the group, so the transaction rolls back and every write of the
+ * group gets -32001. A write whose COMMIT is in flight waits up to one
+ * more timeoutMs for the outcome. If none arrives, or the connection
+ * fails first, it gets -32001 with a reason that says the outcome is
+ * unknown. The transaction's statement_timeout is the time left until
+ * the group's earliest deadline, so PostgreSQL itself ends a transaction
+ * that waits on a lock, and releases the locks it holds.
  */
 export class GroupCommit {
   private queue: PendingWrite[] = [];
@@ -64,29 +96,83 @@ export class GroupCommit {
 
   /**
    * Queues `request` for the next commit. Rejects with -32001 when no
-   * commit settles it within timeoutMs.
+   * commit settles it within timeoutMs (see the class comment for what
+   * that -32001 promises).
    */
   write(request: WriteRequest): Promise<Change[]> {
-    const pending = { request, expired: false } as PendingWrite;
-    const committed = new Promise<Change[]>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
+    let resolve!: PendingWrite["resolve"];
+    let reject!: PendingWrite["reject"];
+    const answered = new Promise<Change[]>((onResolve, onReject) => {
+      resolve = onResolve;
+      reject = onReject;
     });
+    const pending: PendingWrite = {
+      request,
+      resolve,
+      reject,
+      deadline: performance.now() + this.timeoutMs,
+      group: null,
+      settled: false,
+    };
+    pending.timer = setTimeout(() => this.expire(pending), this.timeoutMs);
     this.queue.push(pending);
     this.scheduleFlush();
-    const answered = withDeadline(committed, this.timeoutMs);
-    answered.catch(() => {
-      pending.expired = true;
-    });
     return answered;
   }
 
   /** Lets the running and queued writes commit. */
   async drain(): Promise<void> {
-    while (this.committing || this.queue.some((pending) => !pending.expired)) {
+    while (this.committing || this.queue.some((pending) => !pending.settled)) {
       if (!this.committing) this.flush();
       await this.committing;
     }
+  }
+
+  /**
+   * Rejects a write whose deadline passed, or gives it more time when its
+   * COMMIT is in flight.
+   */
+  private expire(pending: PendingWrite): void {
+    if (pending.settled) return;
+    const group = pending.group;
+    if (group === null) {
+      this.settle(
+        pending,
+        storeUnavailable(
+          `the write did not reach PostgreSQL within ${this.timeoutMs} ms (timed out) and was not applied`,
+        ),
+      );
+      return;
+    }
+    if (!group.commitSent) {
+      group.doomed = true;
+      this.settle(
+        pending,
+        storeUnavailable(
+          `the write did not commit within ${this.timeoutMs} ms (timed out); its transaction rolls back, so it was not applied`,
+        ),
+      );
+      return;
+    }
+    pending.timer = setTimeout(
+      () =>
+        this.settle(
+          pending,
+          storeUnavailable(
+            `PostgreSQL did not confirm the COMMIT within ${2 * this.timeoutMs} ms (timed out), so the outcome is unknown: read the key before retrying`,
+          ),
+        ),
+      this.timeoutMs,
+    );
+  }
+
+  /** Resolves with a Change[] outcome, or rejects with any other. */
+  private settle(pending: PendingWrite, outcome: unknown): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    clearTimeout(pending.timer);
+    if (Array.isArray(outcome)) pending.resolve(outcome);
+    else pending.reject(outcome);
   }
 
   private scheduleFlush(): void {
@@ -109,33 +195,39 @@ export class GroupCommit {
   // size divided by the commit latency.
   private flush(): void {
     if (this.committing) return;
-    const live = this.queue.filter((pending) => !pending.expired);
+    const live = this.queue.filter((pending) => !pending.settled);
     const batch = live.slice(0, maxBatchRequests);
     this.queue = live.slice(maxBatchRequests);
     if (batch.length === 0) return;
-    this.committing = this.commit(batch).finally(() => {
+    const group: Group = {
+      deadline: Math.min(...batch.map((pending) => pending.deadline)),
+      doomed: false,
+      commitSent: false,
+    };
+    for (const pending of batch) pending.group = group;
+    this.committing = this.commit(batch, group).finally(() => {
       this.committing = null;
       if (this.queue.length > 0) this.scheduleFlush();
     });
   }
 
-  private async commit(batch: PendingWrite[]): Promise<void> {
+  private async commit(batch: PendingWrite[], group: Group): Promise<void> {
     const requests = batch.map((pending) => pending.request);
     let plan: ReturnType<typeof planWrites>;
     try {
-      plan = await this.runWithWatchdog((tx) => this.applyBatch(tx, requests));
+      plan = await this.runWithWatchdog(group, (tx) =>
+        this.applyBatch(tx, group, requests),
+      );
     } catch (error) {
       if (isUnavailable(error)) this.writeFailing = true;
-      const failure = toStoreError(error);
-      for (const pending of batch) pending.reject(failure);
+      const failure = toWriteFailure(group, error);
+      for (const pending of batch) this.settle(pending, failure);
       return;
     }
 
     this.writeFailing = false;
     batch.forEach((pending, index) => {
-      const outcome = plan.outcomes[index];
-      if (outcome instanceof RpcError) pending.reject(outcome);
-      else pending.resolve(outcome);
+      this.settle(pending, plan.outcomes[index]);
     });
     if (plan.changes.length > 0) this.options.onCommitted(plan.changes);
   }
@@ -144,7 +236,8 @@ export class GroupCommit {
    * Runs `work` in a transaction, and terminates the transaction's session
    * if it has not finished after commitWatchdogMs. Writes queue behind a
    * running commit, so one commit that never settles would stop every
-   * later write of this process.
+   * later write of this process. The transaction sends COMMIT only if
+   * `group` is not doomed when `work` returns.
    */
   // NOTE: with postgres.js 3.4.10, under the outage test (sessions
   // terminated during a load), a commit once stayed open for minutes: its
@@ -153,15 +246,23 @@ export class GroupCommit {
   // back, so the writes of that group are not applied; their callers got
   // -32001 after 1 s already.
   private async runWithWatchdog<T>(
+    group: Group,
     work: (tx: TransactionSql) => Promise<T>,
   ): Promise<T> {
     let backendPid: number | undefined;
     const done = this.sql.begin(async (tx) => {
-      const [row] = await tx.unsafe<Array<{ pid: number }>>(
-        "SELECT pg_backend_pid() AS pid",
-      );
+      const [row] = await tx<Array<{ pid: number }>>`
+        SELECT pg_backend_pid() AS pid,
+          set_config('statement_timeout', ${String(remainingMs(group))}, true)
+      `;
       backendPid = row.pid;
-      return work(tx);
+      const result = await work(tx);
+      // The driver sends COMMIT once this callback returns. The check and
+      // the flag run in one synchronous step, so a deadline either dooms
+      // the group before this point or finds COMMIT in flight after it.
+      throwIfDoomed(group);
+      group.commitSent = true;
+      return result;
     });
     let timer: NodeJS.Timeout | undefined;
     const stuck = new Promise<never>((_, reject) => {
@@ -203,6 +304,7 @@ export class GroupCommit {
   /** Writes one group commit inside the open transaction `tx`. */
   private async applyBatch(
     tx: TransactionSql,
+    group: Group,
     requests: readonly WriteRequest[],
   ) {
     const tenantIds = [
@@ -218,6 +320,7 @@ export class GroupCommit {
       ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenants.last_seq
       RETURNING tenant_id, last_seq
     `;
+    throwIfDoomed(group);
     const lastSeqs = new Map(
       tenantRows.map((row) => [row.tenant_id, row.last_seq]),
     );
@@ -236,6 +339,7 @@ export class GroupCommit {
 
     const plan = planWrites(requests, stored, lastSeqs, Date.now());
     if (plan.changes.length === 0) return plan;
+    throwIfDoomed(group);
     await Promise.all([
       tx`
         INSERT INTO entries (${tx.unsafe(columns)})
@@ -296,6 +400,53 @@ export class GroupCommit {
       ) AND live_keys <= 0
     `;
   }
+}
+
+/**
+ * Rejects the transaction of a doomed group, so the driver rolls it back
+ * without sending the statements that remain.
+ */
+function throwIfDoomed(group: Group): void {
+  if (group.doomed) throw storeUnavailable(doomedReason);
+}
+
+const doomedReason =
+  "a write of the same group commit timed out, so the transaction was rolled back and this write was not applied";
+
+/**
+ * Maps the error of a failed transaction to the error its writes get. Its
+ * `data.reason` states whether the writes were applied.
+ */
+function toWriteFailure(group: Group, error: unknown): unknown {
+  if (group.commitSent && !isRolledBack(error)) {
+    return storeUnavailable(
+      `COMMIT was sent but its outcome did not arrive (${formatDriverError(error)}), so the outcome is unknown: read the key before retrying`,
+    );
+  }
+  if (group.doomed) return storeUnavailable(doomedReason);
+  if (error instanceof RpcError || !isUnavailable(error)) return error;
+  return storeUnavailable(
+    `${formatDriverError(error)}; the transaction was rolled back, so the write was not applied`,
+  );
+}
+
+/**
+ * Returns the time left until the group's deadline, in whole ms and at
+ * least 1, because a statement_timeout of 0 turns the limit off.
+ */
+function remainingMs(group: Group): number {
+  return Math.max(1, Math.ceil(group.deadline - performance.now()));
+}
+
+/**
+ * Tells whether a failed transaction is known to be rolled back. An error
+ * that PostgreSQL sent, even in reply to COMMIT, aborts the transaction.
+ * A lost connection or a timeout in the driver leaves a sent COMMIT's
+ * outcome unknown.
+ */
+function isRolledBack(error: unknown): boolean {
+  if (error instanceof postgres.PostgresError) return true;
+  return (error as { code?: unknown })?.code === "TRANSACTION_ROLLED_BACK";
 }
 
 function toChangeRow(change: Change): ChangeRow {

@@ -52,7 +52,11 @@ export interface PostgresStoreOptions {
   pruneIntervalMs?: number;
   /** How often every tracked tenant is compared with the database, in ms. */
   catchUpIntervalMs?: number;
-  /** Maximum wait for any store call before it fails with -32001, in ms. */
+  /**
+   * Maximum wait for a connection, and for a write to commit, before the
+   * call fails with -32001, in ms. A read that has reached a connection
+   * may run until the statement timeout (statementTimeoutMs).
+   */
   requestTimeoutMs?: number;
   /** Connections for reads and writes, besides the one that listens. */
   maxConnections?: number;
@@ -63,6 +67,13 @@ export interface PostgresStoreOptions {
   /** Fail with MissingStoreError instead of creating a new, empty store. */
   mustExist?: boolean;
 }
+
+/**
+ * PostgreSQL's statement_timeout for the store's sessions, in ms. A read
+ * on a live connection may take this long before it fails with -32001, so
+ * a slow but reachable database is not reported as unavailable.
+ */
+const statementTimeoutMs = 5000;
 
 /**
  * Returns the NOTIFY channel of a schema. Channels are per database, so
@@ -137,13 +148,14 @@ export class PostgresStore implements Store {
       search_path: `"${options.schema}"`,
       // Acknowledged writes must survive a crash of the database server.
       synchronous_commit: "on",
-      statement_timeout: 5000,
+      statement_timeout: statementTimeoutMs,
       idle_in_transaction_session_timeout: 10_000,
     };
     const common = {
       connection,
-      // Requests fail after requestTimeoutMs whatever this is. A longer
-      // connect timeout lets a loaded machine still open connections.
+      // A request waits at most requestTimeoutMs for a connection whatever
+      // this is. A longer connect timeout lets a loaded machine still open
+      // connections.
       connect_timeout: 5,
       fetch_types: false,
       onnotice: () => {},
@@ -158,10 +170,20 @@ export class PostgresStore implements Store {
         },
       },
     };
+    const requestTimeoutMs = options.requestTimeoutMs ?? 1000;
     const sql = postgres(options.url, {
       ...common,
       max: options.maxConnections ?? 4,
       idle_timeout: 60,
+      // A call that gets no connection within the request timeout fails
+      // with QUEUE_TIMEOUT and is never sent, which is how a database that
+      // cannot be connected to shows. A dropped connection fails its
+      // queries at once in the driver.
+      queue_timeout: requestTimeoutMs / 1000,
+      // A backstop for a database that goes silent on an open connection,
+      // where no statement_timeout error can arrive. It includes the wait
+      // for a connection.
+      query_timeout: (statementTimeoutMs + requestTimeoutMs) / 1000,
     });
     const listenSql = postgres(options.url, {
       ...common,
@@ -175,16 +197,19 @@ export class PostgresStore implements Store {
 
     // Opening is not a request, so it may take longer than one: a process
     // that starts on a loaded machine should not exit for a slow connect.
-    const openTimeoutMs = Math.max(options.requestTimeoutMs ?? 1000, 10_000);
+    // So the migration runs on a connection of its own, without the
+    // pool's queue_timeout.
+    const openTimeoutMs = Math.max(requestTimeoutMs, 10_000);
+    const openSql = postgres(options.url, { ...common, max: 1 });
     try {
       await withDeadline(
-        migratePostgres(sql, options.schema, {
+        migratePostgres(openSql, options.schema, {
           mustExist: options.mustExist,
         }),
         openTimeoutMs,
       );
       const [row] = await withDeadline(
-        sql<
+        openSql<
           Array<{ value: string }>
         >`SELECT value FROM meta WHERE name = 'store_id'`,
         openTimeoutMs,
@@ -197,6 +222,8 @@ export class PostgresStore implements Store {
         listenSql.end({ timeout: 1 }),
       ]);
       throw error;
+    } finally {
+      await openSql.end({ timeout: 1 });
     }
     store.startTimers();
     return store;
@@ -263,11 +290,17 @@ export class PostgresStore implements Store {
     this.feed.notified(tenantId, lastSeq);
   }
 
+  /**
+   * Runs a read. The driver fails it after requestTimeoutMs without a
+   * connection, and PostgreSQL after statementTimeoutMs of running. The
+   * deadline here is a last bound for a read of several statements or a
+   * silent connection.
+   */
   private read<T>(run: () => Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(storeUnavailable("the store is closed"));
     }
-    return withDeadline(run(), this.timeoutMs);
+    return withDeadline(run(), statementTimeoutMs + 2 * this.timeoutMs);
   }
 
   get(namespace: string, key: string): Promise<StoredEntry | null> {

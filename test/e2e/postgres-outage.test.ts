@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 
 import {
   createTestSchema,
+  holdLock,
   skipWithoutPostgres,
   terminateSessions,
   type TestSchema,
@@ -198,6 +199,49 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     assert.equal(server.process.exitCode, null, "the server kept running");
     await stop(server);
     await proxy.cut();
+  });
+
+  test("locked tenant row: -32001, not applied", async () => {
+    const server = await start(schema.store);
+    const client = await TestClient.connect(server.url, {
+      apiKey: service.key,
+    });
+    clients.push(client);
+    const target = { namespace: "tenant:acme/rowlock", key: "k" };
+    const first = await client.call("kv/set", { ...target, value: 1 });
+    assert.equal(first.version, 1);
+
+    // An admin session locks the tenant's row for about 2 s, longer than the
+    // write deadline of 1 s.
+    const lock = await holdLock(
+      `SELECT 1 FROM "${schema.name}".tenants WHERE tenant_id = 'acme' FOR UPDATE`,
+    );
+    try {
+      const response = await client.request("kv/set", {
+        ...target,
+        value: 2,
+        cas: 1,
+      });
+      assert.equal(response.error?.code, storeUnavailable);
+      await delay(1000);
+    } finally {
+      await lock.release();
+    }
+
+    // Gives a transaction still waiting on the lock time to commit, so a
+    // late commit shows in the read below.
+    await delay(300);
+    const read = await client.call("kv/get", target);
+    assert.equal(read.value, 1, "the timed-out write is absent");
+    assert.equal(read.version, 1);
+    const retried = await client.request("kv/set", {
+      ...target,
+      value: 2,
+      cas: 1,
+    });
+    assert.equal(retried.error, undefined, "a retry with the same cas works");
+    assert.equal(retried.result?.version, 2);
+    await stop(server);
   });
 
   test("load survives terminations and a restart", async (t) => {

@@ -12,6 +12,7 @@ import type {
 import {
   connectAdmin,
   createTestSchema,
+  holdLock,
   skipWithoutPostgres,
   type TestSchema,
 } from "../support/postgres-admin.js";
@@ -398,6 +399,104 @@ describe("PostgreSQL store", { skip: skipWithoutPostgres }, () => {
       retained.map((change) => change.seq),
       [8, 9, 10],
     );
+  });
+
+  test("timed-out write is not applied", async () => {
+    const schema = newSchema();
+    const store = await openStore(schema);
+    await store.write(request([setOp(ns, "k", 1)]));
+
+    // An admin session locks the tenant's row, so the store's transaction
+    // waits on the lock past the write's deadline.
+    const lock = await holdLock(
+      `SELECT 1 FROM "${schema.name}".tenants WHERE tenant_id = 'acme' FOR UPDATE`,
+    );
+    try {
+      const error = await rejection(
+        store.write(request([setOp(ns, "k", 2, 1)])),
+      );
+      assert.equal(error.code, ErrorCode.StoreUnavailable);
+      assert.match(
+        String((error.data as { reason: string }).reason),
+        /not applied/,
+      );
+      // Keeps the lock a little longer, as a slow outage would.
+      await delay(300);
+    } finally {
+      await lock.release();
+    }
+
+    // Commits run one at a time, so this write starts only after the
+    // timed-out transaction has ended.
+    await store.write(request([setOp(ns, "other", 1)]));
+    const entry = await store.get(ns, "k");
+    assert.equal(entry?.valueJson, "1", "the timed-out value is absent");
+    assert.equal(entry?.version, 1);
+    const [retried] = await store.write(request([setOp(ns, "k", 2, 1)]));
+    assert.equal(retried.version, 2, "a retry with the same cas succeeds");
+  });
+
+  test("slow COMMIT: outcome unknown", async () => {
+    const schema = newSchema();
+    const store = await openStore(schema, { requestTimeoutMs: 1500 });
+    await store.write(request([setOp(ns, "k", 1)]));
+
+    // A deferred trigger runs inside COMMIT, so the COMMIT of a write to
+    // key "slow" is still in flight at the deadline and at the end of the
+    // extra wait. The transaction's statement_timeout does not cancel it
+    // (seen with psql on PostgreSQL 15).
+    const admin = connectAdmin();
+    try {
+      await admin.unsafe(`
+        CREATE FUNCTION "${schema.name}".slow_commit() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.key = 'slow' THEN PERFORM pg_sleep(4); END IF;
+          RETURN NULL;
+        END $$
+      `);
+      await admin.unsafe(`
+        CREATE CONSTRAINT TRIGGER slow_commit
+        AFTER INSERT OR UPDATE ON "${schema.name}".entries
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+        EXECUTE FUNCTION "${schema.name}".slow_commit()
+      `);
+    } finally {
+      await admin.end({ timeout: 1 });
+    }
+
+    const error = await rejection(store.write(request([setOp(ns, "slow", 1)])));
+    assert.equal(error.code, ErrorCode.StoreUnavailable);
+    assert.match(
+      String((error.data as { reason: string }).reason),
+      /outcome is unknown/,
+    );
+
+    // Commits run one at a time, so this write waits for the slow COMMIT.
+    await store.write(request([setOp(ns, "other", 1)]));
+    const entry = await store.get(ns, "slow");
+    assert.equal(entry?.version, 1, "the write committed after its -32001");
+  });
+
+  test("slow read outlasts request timeout", async () => {
+    const schema = newSchema();
+    const store = await openStore(schema, { requestTimeoutMs: 200 });
+    await store.write(request([setOp(ns, "k", 1)]));
+
+    // The lock blocks reads of the table on a live connection, which is a
+    // slow database and not an unreachable one.
+    const lock = await holdLock(
+      `LOCK TABLE "${schema.name}".entries IN ACCESS EXCLUSIVE MODE`,
+    );
+    const read = store.get(ns, "k");
+    // Settles the read's promise now, so a rejection while the lock is
+    // held is not reported as unhandled.
+    const outcome = Promise.allSettled([read]);
+    await delay(600);
+    await lock.release();
+    const [settled] = await outcome;
+    assert.equal(settled.status, "fulfilled", "the slow read succeeds");
+    assert.equal((await read)?.valueJson, "1");
   });
 
   test("unreachable database fails -32001", async () => {

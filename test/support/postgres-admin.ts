@@ -34,6 +34,45 @@ export function connectAdmin(): Sql {
   });
 }
 
+/** An admin transaction that stays open and keeps its locks. */
+export interface HeldLock {
+  /** Commits the transaction, which releases its locks, and disconnects. */
+  release(): Promise<void>;
+}
+
+/**
+ * Runs `statement` in a new admin transaction and resolves once it has
+ * run, with the transaction still open.
+ */
+export async function holdLock(statement: string): Promise<HeldLock> {
+  const admin = connectAdmin();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+  const holder = admin.begin(async (tx) => {
+    await tx.unsafe(statement);
+    locked();
+    await released;
+  });
+  try {
+    await Promise.race([lockTaken, holder]);
+  } catch (error) {
+    await admin.end({ timeout: 1 });
+    throw error;
+  }
+  return {
+    release: async () => {
+      release();
+      try {
+        await holder;
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+    },
+  };
+}
+
 /**
  * Names a new schema `kvs_pg_<label>_<random>`. The store creates it on
  * first open; drop() removes it and everything in it.
