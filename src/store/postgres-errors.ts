@@ -77,3 +77,46 @@ export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([mapped, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Settles like `work`, but rejects with -32001 once the database has sent
+ * no reply to anything for `silenceMs`, checked from `silenceMs` after the
+ * start, or once `maxMs` pass. A database that answers other queries is
+ * slow, not unreachable, so a long read may go on; one that answers
+ * nothing is treated as down within about `silenceMs`. Like
+ * `withDeadline`, it suits reads only.
+ */
+export function withSilenceDeadline<T>(
+  work: Promise<T>,
+  options: { silenceMs: number; maxMs: number; lastReplyAt: () => number },
+): Promise<T> {
+  const started = Date.now();
+  const checkEveryMs = Math.max(10, Math.floor(options.silenceMs / 10));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    const check = () => {
+      const now = Date.now();
+      const silentFor = now - Math.max(options.lastReplyAt(), started);
+      if (silentFor >= options.silenceMs) {
+        reject(
+          storeUnavailable(
+            `PostgreSQL sent no reply for ${silentFor} ms (timed out)`,
+          ),
+        );
+      } else if (now - started >= options.maxMs) {
+        reject(
+          storeUnavailable(
+            `PostgreSQL did not complete the read within ${options.maxMs} ms (timed out)`,
+          ),
+        );
+      } else {
+        timer = setTimeout(check, checkEveryMs);
+      }
+    };
+    timer = setTimeout(check, options.silenceMs);
+  });
+  const mapped = work.catch((error: unknown) => {
+    throw toStoreError(error);
+  });
+  return Promise.race([mapped, timeout]).finally(() => clearTimeout(timer));
+}

@@ -6,7 +6,7 @@ import type { ApiKeyRecord } from "../auth/api-key.js";
 import { storeUnavailable } from "../protocol/errors.js";
 import { HistoryHolds } from "./history-holds.js";
 import { ChangeFeed } from "./postgres-feed.js";
-import { withDeadline } from "./postgres-errors.js";
+import { withDeadline, withSilenceDeadline } from "./postgres-errors.js";
 import {
   insertApiKey,
   insertFirstApiKey,
@@ -99,6 +99,9 @@ export class PostgresStore implements Store {
   private readonly feed: ChangeFeed;
   private readonly channel: string;
   private readonly timeoutMs: number;
+  /** When the database last answered a read or probe, in ms since the epoch. */
+  private lastReplyAt = 0;
+  private probing = false;
   private readonly writes: GroupCommit;
   private listening = false;
   private closed = false;
@@ -233,10 +236,33 @@ export class PostgresStore implements Store {
     const catchUpMs = this.options.catchUpIntervalMs ?? 1000;
     const pruneMs = this.options.pruneIntervalMs ?? 5000;
     this.timers.push(setInterval(() => void this.tick(), catchUpMs));
+    this.timers.push(
+      setInterval(() => this.probeLiveness(), Math.max(10, this.timeoutMs / 4)),
+    );
     if (pruneMs > 0) {
       this.timers.push(setInterval(() => void this.prune(), pruneMs));
     }
     for (const timer of this.timers) timer.unref();
+  }
+
+  /**
+   * Sends a trivial query on the listening session, which no request
+   * uses, so that lastReplyAt tells a database that answers, however
+   * busy the pool is, from one that answers nothing.
+   */
+  private probeLiveness(): void {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    this.listenSql`SELECT 1`
+      .then(
+        () => {
+          this.lastReplyAt = Date.now();
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   /** Runs a background task, reporting its first failure of a streak. */
@@ -292,15 +318,26 @@ export class PostgresStore implements Store {
 
   /**
    * Runs a read. The driver fails it after requestTimeoutMs without a
-   * connection, and PostgreSQL after statementTimeoutMs of running. The
-   * deadline here is a last bound for a read of several statements or a
-   * silent connection.
+   * connection, and PostgreSQL after statementTimeoutMs of running. A read
+   * also fails once the database has answered nothing, neither a read nor
+   * the liveness probe, for requestTimeoutMs. So a database that stopped
+   * answering, such as one behind a dropped network path where no error
+   * arrives, fails reads within about that time, while a slow but
+   * answering one lets them run.
    */
   private read<T>(run: () => Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(storeUnavailable("the store is closed"));
     }
-    return withDeadline(run(), statementTimeoutMs + 2 * this.timeoutMs);
+    const work = run().then((result) => {
+      this.lastReplyAt = Date.now();
+      return result;
+    });
+    return withSilenceDeadline(work, {
+      silenceMs: this.timeoutMs,
+      maxMs: statementTimeoutMs + 2 * this.timeoutMs,
+      lastReplyAt: () => this.lastReplyAt,
+    });
   }
 
   get(namespace: string, key: string): Promise<StoredEntry | null> {

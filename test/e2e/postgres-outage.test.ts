@@ -16,6 +16,7 @@ import {
   type ServerProcess,
 } from "../support/server-process.js";
 import { TcpProxy } from "../support/cuttable-proxy.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
 import { delay, range } from "../support/watch-helpers.js";
 
 const storeUnavailable = -32001;
@@ -199,6 +200,35 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     assert.equal(server.process.exitCode, null, "the server kept running");
     await stop(server);
     await proxy.cut();
+  });
+
+  test("silent database fails reads -32001", async () => {
+    // The proxy keeps the sessions open but stops passing PostgreSQL's
+    // replies on, as a dropped network path does: no error ever arrives.
+    const target = new URL(schema.url);
+    const proxy = await startTcpProxy(Number(target.port || 5432));
+    const proxied = new URL(schema.store);
+    proxied.port = String(proxy.port);
+    const server = await start(proxied.toString());
+    const client = await TestClient.connect(server.url, {
+      apiKey: service.key,
+    });
+    clients.push(client);
+    const entry = { namespace: "tenant:acme/silent", key: "k" };
+    assert.ok((await client.request("kv/set", { ...entry, value: 1 })).result);
+    assert.ok((await client.request("kv/get", entry)).result);
+
+    proxy.silence();
+    try {
+      const read = await client.request("kv/get", entry);
+
+      assert.equal(read.error?.code, storeUnavailable);
+      assert.match(read.error?.data?.reason ?? "", /no reply/);
+      assert.equal(await httpStatus(server, "/healthz"), 200);
+    } finally {
+      await stop(server);
+      await proxy.close();
+    }
   });
 
   test("locked tenant row: -32001, not applied", async () => {

@@ -1041,10 +1041,11 @@ forEachStore("watch", (kind) => {
           });
 
           // The server keeps only the last 10 changes here, but it may prune
-          // on a timer, so ask again every 250 ms for up to 5 s until seq 1 is
-          // gone. Each attempt uses a new connection, because a successful
-          // subscribe would turn the next attempt into a resubscribe.
-          const deadline = Date.now() + 5_000;
+          // on a timer (every 5 s on PostgreSQL), so ask again every 250 ms
+          // for up to 15 s until seq 1 is gone. Each attempt uses a new
+          // connection, because a successful subscribe would turn the next
+          // attempt into a resubscribe.
+          const deadline = Date.now() + 15_000;
           let response: Message;
           for (;;) {
             const attempt = await connect(key);

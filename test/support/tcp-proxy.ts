@@ -4,13 +4,16 @@ import { createServer, connect, type Server, type Socket } from "node:net";
  * A TCP proxy on 127.0.0.1 in front of a local server. Pausing it stops
  * reading from the server on the open connections, so the server's unsent
  * data grows as it would for a client that stops reading. Connections made
- * later are not paused.
+ * later are not paused, unless `silence()` was called: then no connection
+ * passes the server's data on, as behind a dropped network path.
  */
 export interface TcpProxy {
   port: number;
   /** `ws://127.0.0.1:PORT/stream` through the proxy. */
   url: string;
   pause(): void;
+  /** Pauses every open connection and every later one. */
+  silence(): void;
   resume(): void;
   close(): Promise<void>;
 }
@@ -23,10 +26,16 @@ interface ProxiedConnection {
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const connections = new Set<ProxiedConnection>();
+  let silenced = false;
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, "127.0.0.1");
-    const connection: ProxiedConnection = { client, upstream, paused: false };
+    const connection: ProxiedConnection = {
+      client,
+      upstream,
+      paused: silenced,
+    };
     connections.add(connection);
+    if (silenced) upstream.pause();
 
     client.pipe(upstream);
     // Server to client by hand, so that pause() is not undone by the
@@ -58,7 +67,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         connection.upstream.pause();
       }
     },
+    silence: () => {
+      silenced = true;
+      for (const connection of connections) {
+        connection.paused = true;
+        connection.upstream.pause();
+      }
+    },
     resume: () => {
+      silenced = false;
       for (const connection of connections) {
         connection.paused = false;
         connection.upstream.resume();
