@@ -187,6 +187,13 @@ export class Connection implements NotificationSink {
           answered.then(closeUnauthenticated, closeUnauthenticated);
         }
         if (!this.hasRead(item.frame)) continue;
+        // A batch hands its requests to the scheduler one at a time, each
+        // after the read before it, so a frame started now could run ahead
+        // of the batch's later requests.
+        if (item.frame.kind === "batch") {
+          await answered;
+          continue;
+        }
         const reads = this.readsInFlight;
         reads.add(answered);
         void answered.then(() => reads.delete(answered));

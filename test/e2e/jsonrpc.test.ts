@@ -242,6 +242,44 @@ forEachStore("JSON-RPC", (kind) => {
       assert.equal(got.value, 1);
     });
 
+    test("frame after a batch waits for it", async () => {
+      // A batch starting with a read, then a single write of the same key:
+      // the write sent later must land later, and a read after both must
+      // see it.
+      const pipelined = await connect();
+      try {
+        for (let round = 0; round < 20; round++) {
+          const key = `after-batch-${round}`;
+          const batch = [
+            {
+              jsonrpc: "2.0",
+              id: "batch-get",
+              method: "kv/get",
+              params: { namespace: ns, key },
+            },
+            {
+              jsonrpc: "2.0",
+              id: "batch-set",
+              method: "kv/set",
+              params: { namespace: ns, key, value: "batch" },
+            },
+          ];
+          pipelined.sendRaw(JSON.stringify(batch));
+          const later = pipelined.request("kv/set", {
+            namespace: ns,
+            key,
+            value: "later",
+          });
+          const read = pipelined.request("kv/get", { namespace: ns, key });
+
+          assert.equal((await later).result.version, 2, `round ${round}`);
+          assert.equal((await read).result.value, "later", `round ${round}`);
+        }
+      } finally {
+        await pipelined.close();
+      }
+    });
+
     test("batch of non-objects gives errors", async () => {
       const response = await exchangeRaw(client, "[1,2,3]");
       assert.ok(Array.isArray(response), "expected an array");
