@@ -5,7 +5,7 @@ import WebSocket from "ws";
 
 import type { ApiKeyRecord } from "../auth/api-key.js";
 import { dispatch, type DispatchContext } from "../methods/dispatch.js";
-import { parseFrame, type Frame } from "../protocol/envelope.js";
+import { parseFrame, type Entry, type Frame } from "../protocol/envelope.js";
 import { ErrorCode, RpcError, unauthenticated } from "../protocol/errors.js";
 import type { NotificationSink } from "../watch/watch-session.js";
 import { WatchSession } from "../watch/watch-session.js";
@@ -205,20 +205,22 @@ export class Connection implements NotificationSink {
   }
 
   private hasRead(frame: Frame): boolean {
-    const entries =
-      frame.kind === "single"
-        ? [frame.entry]
-        : frame.kind === "batch"
-          ? frame.entries
-          : [];
-    return entries.some(
+    return entriesOf(frame).some(
       (entry) => entry.valid && !this.server.isWriteMethod(entry.method),
     );
   }
 
   /** Executes a frame and fills its slot; resolves once it is filled. */
   private answer(frame: Frame, slot: OutboundSlot): Promise<void> {
-    return answerFrame(
+    // The hold spans the whole frame because a batch has one response
+    // slot: once one of its writes or subscribes has started, every
+    // notification comes after all of its responses, even one sent before
+    // a later subscribe of the batch registers.
+    const subscribes = entriesOf(frame).some(
+      (entry) => entry.valid && entry.method === "watch/subscribe",
+    );
+    const release = subscribes ? this.watch?.holdNotifications() : undefined;
+    const answered = answerFrame(
       frame,
       (request) =>
         this.scheduler.run(request, () => this.execute(request, slot)),
@@ -238,6 +240,7 @@ export class Connection implements NotificationSink {
         this.fill(slot, null);
       },
     );
+    return release ? answered.finally(release) : answered;
   }
 
   private execute(
@@ -406,6 +409,12 @@ export class Connection implements NotificationSink {
     this.watch?.stop();
     this.server.forgetConnection(this);
   }
+}
+
+function entriesOf(frame: Frame): Entry[] {
+  if (frame.kind === "single") return [frame.entry];
+  if (frame.kind === "batch") return frame.entries;
+  return [];
 }
 
 function rawDataToString(data: WebSocket.RawData): string {

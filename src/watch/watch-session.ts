@@ -72,6 +72,11 @@ export class WatchSession implements LiveSubscriber {
   private catchUpFrom: number | null = null;
   private catchUpHold: HistoryHold | undefined;
   private tenantId: string | undefined;
+  /** Holds taken by holdNotifications() and not released yet. */
+  private notificationHolds = 0;
+  /** Resolves once the last hold is released; undefined while none is. */
+  private holdsReleased: Promise<void> | undefined;
+  private wakeHeldReplay: (() => void) | undefined;
 
   constructor(
     private readonly hub: WatchHub,
@@ -82,7 +87,7 @@ export class WatchSession implements LiveSubscriber {
 
   deliverLive(seq: number, frame: Buffer): void {
     if (this.stopped) return;
-    if (this.replaying) {
+    if (this.replaying || this.notificationHolds > 0) {
       this.queueBehindReplay(seq, frame);
       return;
     }
@@ -95,7 +100,8 @@ export class WatchSession implements LiveSubscriber {
   }
 
   /**
-   * Keeps a live change until the replay has caught up with it. A replay
+   * Keeps a live change until the replay has caught up with it, or until
+   * the holds of holdNotifications() end when no replay runs. A replay
    * runs as fast as the client reads, so live changes would pile up in
    * memory during a long one. Past half the outbound limit they are
    * dropped here and read from history after the replays instead. Memory
@@ -166,6 +172,44 @@ export class WatchSession implements LiveSubscriber {
       () => undefined,
     );
     return result;
+  }
+
+  /**
+   * Holds back the notifications of this connection until the returned
+   * function is called. Live changes wait in `pending`, as during a replay,
+   * and a running replay sends nothing. The connection calls this while it
+   * executes a frame with a watch/subscribe, because a notification queued
+   * after that frame started is sent after its response. If it were sent
+   * before the new subscription registered, its seq could be above the
+   * first one that the subscription's replay sends, and the client would
+   * drop that replay as already delivered.
+   */
+  holdNotifications(): () => void {
+    if (this.notificationHolds++ === 0) {
+      this.holdsReleased = new Promise(
+        (resolve) => (this.wakeHeldReplay = resolve),
+      );
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.notificationHolds > 0) return;
+
+      this.wakeHeldReplay?.();
+      this.holdsReleased = undefined;
+      this.wakeHeldReplay = undefined;
+      const changesWaiting =
+        this.pending.length > 0 || this.catchUpFrom !== null;
+      if (changesWaiting && !this.replaying && !this.stopped) {
+        this.startReplays(this.tenantId!);
+      }
+    };
+  }
+
+  private startReplays(tenantId: string): void {
+    this.replaying = true;
+    setImmediate(() => void this.runReplays(tenantId));
   }
 
   /**
@@ -258,10 +302,7 @@ export class WatchSession implements LiveSubscriber {
           buffer: [],
         });
         hold = undefined;
-        if (!this.replaying) {
-          this.replaying = true;
-          setImmediate(() => void this.runReplays(tenantId));
-        }
+        if (!this.replaying) this.startReplays(tenantId);
       }
       return this.result(namespace, latestSeq);
     } finally {
@@ -296,6 +337,8 @@ export class WatchSession implements LiveSubscriber {
     this.catchUpHold = undefined;
     this.pending = [];
     this.pendingBytes = 0;
+    // A replay waiting for the holds to end can now return.
+    this.wakeHeldReplay?.();
   }
 
   private result(namespace: string, seq: number) {
@@ -343,6 +386,11 @@ export class WatchSession implements LiveSubscriber {
         }
         await this.refillReplayBuffers(tenantId);
         if (this.stopped) break;
+        // Checked after the last await, so nothing is sent while held.
+        if (this.holdsReleased !== undefined) {
+          await this.holdsReleased;
+          continue;
+        }
         if (this.replayJobs.length === 0) {
           if (this.catchUpFrom === null) break;
           if (!this.queueCatchUp(tenantId)) {

@@ -4,6 +4,14 @@ import { test } from "node:test";
 import { TestClient } from "../support/rpc-client.js";
 import { useServerFixture } from "../support/server-fixture.js";
 import { forEachStore } from "../support/stores.js";
+import {
+  expectedSeqs,
+  routeNotifications,
+  routeOnceComplete,
+  subscribeRequest,
+  type CommittedChange,
+  type RoutedSubscription,
+} from "../support/subscription-routing.js";
 
 /** Sends requests in one text frame as a JSON-RPC batch. */
 function sendBatch(
@@ -109,72 +117,243 @@ forEachStore("subscriptions sent together", (kind) => {
 });
 
 /**
- * Routes notifications as a client does: each goes to every subscription
- * whose namespace covers it and whose last delivered seq is lower.
+ * Writes `count` changes of `value` under `root`, to `root/a` and `root/b`
+ * in turn, one after the other, and returns them in seq order.
  */
-function routeChanges(
-  changes: Array<Record<string, any>>,
-  subscriptions: string[],
-): Map<string, number[]> {
-  const delivered = new Map(subscriptions.map((ns) => [ns, [] as number[]]));
-  for (const change of changes) {
-    for (const namespace of subscriptions) {
-      const seqs = delivered.get(namespace)!;
-      const covers =
-        change.namespace === namespace ||
-        change.namespace.startsWith(`${namespace}/`);
-      const last = seqs[seqs.length - 1] ?? 0;
-      if (covers && change.seq > last) seqs.push(change.seq);
-    }
+async function writeHistory(
+  writer: TestClient,
+  root: string,
+  count: number,
+  value: unknown,
+): Promise<CommittedChange[]> {
+  const writes: CommittedChange[] = [];
+  for (let index = 0; index < count; index++) {
+    const namespace = index % 2 ? `${root}/b` : `${root}/a`;
+    const { seq } = await writer.call("kv/set", {
+      namespace,
+      key: `k${index}`,
+      value,
+    });
+    writes.push({ namespace, seq });
   }
-  return delivered;
+  return writes;
 }
+
+/**
+ * Asserts that every subscription of `client`, routed by the client rule,
+ * took exactly its expected seqs.
+ */
+async function assertDelivered(
+  client: TestClient,
+  subscriptions: RoutedSubscription[],
+  expected: Map<string, number[]>,
+): Promise<void> {
+  const routed = await routeOnceComplete(client, subscriptions, expected);
+  for (const [namespace, seqs] of expected) {
+    assert.deepEqual(routed.get(namespace), seqs, namespace);
+  }
+}
+
+/** Returns the entries of the first batch response the client received. */
+async function batchResponse(client: TestClient): Promise<any[]> {
+  await client.waitFor(() => client.received.some(Array.isArray));
+  return client.received.find(Array.isArray)!;
+}
+
+function resultOf(batch: any[], id: number): any {
+  const response = batch.find((item) => item.id === id);
+  assert.ok(response?.result, JSON.stringify(response));
+  return response.result;
+}
+
+function setRequest(
+  id: number,
+  namespace: string,
+  key: string,
+  value: unknown,
+) {
+  return {
+    jsonrpc: "2.0",
+    id,
+    method: "kv/set",
+    params: { namespace, key, value },
+  };
+}
+
+/**
+ * Rounds of the cases whose loss depends on timing. Each round uses a new
+ * namespace, and one round alone may pass on a faulty server.
+ */
+const rounds = 3;
 
 forEachStore("overlapping replays", (kind) => {
   const fixture = useServerFixture(kind, {
     keys: { acme: { tenant: "acme" } },
   });
+  const value = "r".repeat(20_000);
 
-  test("narrow then broad loses nothing", async () => {
+  /** A narrow and a broad subscription under `root`, both from seq 0. */
+  const replayingPair = (root: string): RoutedSubscription[] => [
+    { namespace: `${root}/a`, requestId: 1001, fromSeq: 0 },
+    { namespace: root, requestId: 1002, fromSeq: 0 },
+  ];
+
+  /** A live narrow subscription and a broad one from seq 0. */
+  const livePair = (root: string): RoutedSubscription[] => [
+    { namespace: `${root}/a`, requestId: 1001 },
+    { namespace: root, requestId: 1002, fromSeq: 0 },
+  ];
+
+  /**
+   * Writes 200 changes under `root`, then sends the two subscribes in one
+   * batch with a kv/set to `writeNamespace` between them, and checks what
+   * each subscription takes.
+   */
+  async function checkWriteBetween(
+    root: string,
+    subscriptions: RoutedSubscription[],
+    writeNamespace: string,
+  ): Promise<void> {
     const writer = await fixture.connect("acme");
-    const value = "r".repeat(20_000);
-    for (let index = 1; index <= 200; index++) {
-      const namespace = index % 2 ? "tenant:acme/a" : "tenant:acme/b";
-      await writer.call("kv/set", { namespace, key: `k${index}`, value });
-    }
+    const writes = await writeHistory(writer, root, 200, value);
 
     const reader = await fixture.connect("acme");
-    const subscriptions = ["tenant:acme/a", "tenant:acme"];
-    const responses = await sendBatch(
-      reader,
-      subscriptions.map((namespace) => ({
-        method: "watch/subscribe",
-        params: { namespace, fromSeq: 0 },
-      })),
-      1,
+    reader.sendRaw(
+      JSON.stringify([
+        subscribeRequest(subscriptions[0]),
+        setRequest(1003, writeNamespace, "between", 1),
+        subscribeRequest(subscriptions[1]),
+      ]),
     );
-    assert.ok(responses.every((response) => response.result));
+    const batch = await batchResponse(reader);
+    writes.push({ namespace: writeNamespace, seq: resultOf(batch, 1003).seq });
 
-    await reader.waitFor(
-      () => reader.changes.some((change) => change.seq === 200),
-      20_000,
-    );
-    // Replays that overlap in time are merged, so a change replayed for
-    // both subscriptions is usually sent once. When the narrow replay ends
-    // before the broad one starts, its 100 changes may come again, which
-    // the protocol allows: routing by last delivered seq drops them.
-    await reader.call("kv/list", { namespace: "tenant:acme/a", limit: 1 });
-    assert.ok(reader.changes.length >= 200, `${reader.changes.length}`);
-    assert.ok(reader.changes.length <= 300, `${reader.changes.length}`);
-
-    const delivered = routeChanges(reader.changes, subscriptions);
-    const all = Array.from({ length: 200 }, (_, index) => index + 1);
-    assert.deepEqual(delivered.get("tenant:acme"), all);
-    assert.deepEqual(
-      delivered.get("tenant:acme/a"),
-      all.filter((seq) => seq % 2 === 1),
-    );
+    const expected = expectedSeqs(writes, subscriptions, batch);
+    await assertDelivered(reader, subscriptions, expected);
     await reader.close();
+    await writer.close();
+  }
+
+  test("batch, narrow then broad, loses nothing", async () => {
+    const writer = await fixture.connect("acme");
+    for (let round = 0; round < rounds; round++) {
+      const root = `tenant:acme/batch${round}`;
+      const writes = await writeHistory(writer, root, 200, value);
+
+      const reader = await fixture.connect("acme");
+      const subscriptions = replayingPair(root);
+      reader.sendRaw(JSON.stringify(subscriptions.map(subscribeRequest)));
+
+      const expected = expectedSeqs(writes, subscriptions);
+      await assertDelivered(reader, subscriptions, expected);
+      await reader.close();
+    }
+    await writer.close();
+  });
+
+  // The narrow replay runs while the write commits, before the broad
+  // subscription registers.
+  test("write between batched subscribes", () => {
+    const root = "tenant:acme/write-between";
+    return checkWriteBetween(root, replayingPair(root), `${root}/c`);
+  });
+
+  // The write's change matches the live narrow subscription, which has no
+  // replay, before the broad subscription registers.
+  test("live change between batched subscribes", () => {
+    const root = "tenant:acme/live-between";
+    return checkWriteBetween(root, livePair(root), `${root}/a`);
+  });
+
+  test("pipelined subscribes lose nothing", async () => {
+    const writer = await fixture.connect("acme");
+    const { storeId } = await writer.call("watch/subscribe", {
+      namespace: "tenant:acme/store-id",
+    });
+    for (let round = 0; round < rounds; round++) {
+      const root = `tenant:acme/pipelined${round}`;
+      const writes = await writeHistory(writer, root, 200, value);
+
+      // Subscribes with a storeId each read the store once and queue no
+      // replay. Sent between the two, they keep the broad subscribe, which
+      // has already started, waiting while the narrow replay runs.
+      const reader = await fixture.connect("acme");
+      const subscriptions = replayingPair(root);
+      const spacers = Array.from({ length: 5 }, (_, index) => ({
+        jsonrpc: "2.0",
+        id: 2000 + index,
+        method: "watch/subscribe",
+        params: { namespace: `${root}/spacer${index}`, storeId },
+      }));
+      const frames = [
+        subscribeRequest(subscriptions[0]),
+        ...spacers,
+        subscribeRequest(subscriptions[1]),
+      ];
+      for (const frame of frames) reader.sendRaw(JSON.stringify(frame));
+
+      const expected = expectedSeqs(writes, subscriptions);
+      await assertDelivered(reader, subscriptions, expected);
+      await reader.close();
+    }
+    await writer.close();
+  });
+
+  test("live writes during subscribes lose nothing", async () => {
+    const writer = await fixture.connect("acme");
+    for (let round = 0; round < rounds; round++) {
+      const root = `tenant:acme/live${round}`;
+      const writes = await writeHistory(writer, root, 100, value);
+
+      // Four writers in parallel keep commits coming while the reader
+      // subscribes. The subscribe batch is sent once 20 have landed.
+      const reader = await fixture.connect("acme");
+      const liveWrites = 200;
+      let landed = 0;
+      let onTwentyLanded!: () => void;
+      const twentyLanded = new Promise<void>((resolve) => {
+        onTwentyLanded = resolve;
+      });
+      const writing = Promise.all(
+        Array.from({ length: 4 }, async (_, lane) => {
+          for (let index = lane; index < liveWrites; index += 4) {
+            const namespace = index % 2 ? `${root}/b` : `${root}/a`;
+            const { seq } = await writer.call("kv/set", {
+              namespace,
+              key: `live${index}`,
+              value: index,
+            });
+            writes.push({ namespace, seq });
+            if (++landed === 20) onTwentyLanded();
+          }
+        }),
+      );
+      await twentyLanded;
+
+      // Reads between the two subscribes keep the broad one from
+      // registering for a while, during which live changes arrive for the
+      // narrow one, which has no replay.
+      const subscriptions = livePair(root);
+      const reads = Array.from({ length: 20 }, (_, index) => ({
+        jsonrpc: "2.0",
+        id: 2000 + index,
+        method: "kv/get",
+        params: { namespace: `${root}/a`, key: "k0" },
+      }));
+      reader.sendRaw(
+        JSON.stringify([
+          subscribeRequest(subscriptions[0]),
+          ...reads,
+          subscribeRequest(subscriptions[1]),
+        ]),
+      );
+      const batch = await batchResponse(reader);
+      await writing;
+
+      const expected = expectedSeqs(writes, subscriptions, batch);
+      await assertDelivered(reader, subscriptions, expected);
+      await reader.close();
+    }
     await writer.close();
   });
 });
@@ -224,6 +403,31 @@ forEachStore("replay of large history", (kind) => {
     await writer.close();
   });
 
+  test("writes past the limit in a subscribe batch", async () => {
+    const namespace = "tenant:acme/held";
+    const reader = await fixture.connect("acme");
+    // Notifications wait while the batch runs. Past half the 1 MiB limit,
+    // the rest of the 15 changes of 60 KB is read from history afterwards.
+    const subscriptions = [{ namespace, requestId: 1001 }];
+    const writes = Array.from({ length: 15 }, (_, index) =>
+      setRequest(2000 + index, namespace, `held${index}`, "h".repeat(60_000)),
+    );
+    reader.sendRaw(
+      JSON.stringify([subscribeRequest(subscriptions[0]), ...writes]),
+    );
+    const batch = await batchResponse(reader);
+
+    const changes = writes.map(({ id }) => ({
+      namespace,
+      seq: resultOf(batch, id).seq,
+    }));
+    const expected = expectedSeqs(changes, subscriptions, batch);
+    await assertDelivered(reader, subscriptions, expected);
+    assert.equal(expected.get(namespace)!.length, 15);
+    assert.equal(reader.socket.readyState, reader.socket.OPEN);
+    await reader.close();
+  });
+
   test("live writes during replay lose nothing", async () => {
     const namespace = "tenant:acme/busy";
     const writer = await fixture.connect("acme");
@@ -261,7 +465,10 @@ forEachStore("replay of large history", (kind) => {
       () => reader.changes.some((change) => change.seq === expected),
       20_000,
     );
-    const delivered = routeChanges(reader.changes, [namespace]).get(namespace);
+    // The subscribe was the reader's first request, so its id is 1.
+    const delivered = routeNotifications(reader.received, [
+      { namespace, requestId: 1, fromSeq: 0 },
+    ]).get(namespace);
     const first = reader.changes[0].seq - 1;
     assert.deepEqual(
       delivered,
