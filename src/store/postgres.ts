@@ -21,7 +21,7 @@ import { pruneHistory } from "./postgres-prune.js";
 import { migratePostgres } from "./postgres-schema.js";
 import { prefixRange } from "./prefix-range.js";
 import {
-  estimateItemBytes,
+  takeListPage,
   subtreeBounds,
   toChange,
   toEntry,
@@ -386,22 +386,7 @@ export class PostgresStore implements Store {
         ORDER BY key LIMIT ${limit + 1}
       `;
 
-      const items: StoredEntry[] = [];
-      let bytes = 0;
-      let more = false;
-      for (const row of rows) {
-        const size = estimateItemBytes(row);
-        if (
-          items.length === limit ||
-          (items.length > 0 && bytes + size > maxBytes)
-        ) {
-          more = true;
-          break;
-        }
-        bytes += size;
-        items.push(toEntry(row));
-      }
-      return { items, more };
+      return takeListPage(rows, limit, maxBytes);
     });
   }
 

@@ -1,5 +1,5 @@
 import type { ApiKeyRecord, Role } from "../auth/api-key.js";
-import type { Change, StoredEntry } from "./store.js";
+import type { Change, Page, StoredEntry } from "./store.js";
 
 /** Row shapes shared by the SQL stores, with their mapping to store types. */
 
@@ -89,4 +89,32 @@ export function estimateItemBytes(row: EntryRow): number {
     Buffer.byteLength(JSON.stringify(row.updated_by)) +
     80
   );
+}
+
+/**
+ * Takes entries from `rows` (fetched with one row more than `limit`) until
+ * `limit` items or, after the first item, until their estimated JSON
+ * passes `maxBytes`; `more` tells whether rows were left.
+ */
+export function takeListPage(
+  rows: Iterable<EntryRow>,
+  limit: number,
+  maxBytes: number,
+): Page<StoredEntry> {
+  const items: StoredEntry[] = [];
+  let bytes = 0;
+  let more = false;
+  for (const row of rows) {
+    const size = estimateItemBytes(row);
+    if (
+      items.length === limit ||
+      (items.length > 0 && bytes + size > maxBytes)
+    ) {
+      more = true;
+      break;
+    }
+    bytes += size;
+    items.push(toEntry(row));
+  }
+  return { items, more };
 }

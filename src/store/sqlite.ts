@@ -8,7 +8,7 @@ import { ErrorCode, RpcError, storeUnavailable } from "../protocol/errors.js";
 import { EntryCache } from "./entry-cache.js";
 import { HistoryHolds } from "./history-holds.js";
 import {
-  estimateItemBytes,
+  takeListPage,
   subtreeBounds,
   toApiKey,
   toChange,
@@ -228,22 +228,7 @@ export class SqliteStore implements Store {
               limit + 1,
             );
 
-      const items: StoredEntry[] = [];
-      let bytes = 0;
-      let more = false;
-      for (const row of rows as Iterable<EntryRow>) {
-        const size = estimateItemBytes(row);
-        if (
-          items.length === limit ||
-          (items.length > 0 && bytes + size > maxBytes)
-        ) {
-          more = true;
-          break;
-        }
-        bytes += size;
-        items.push(toEntry(row));
-      }
-      return { items, more };
+      return takeListPage(rows as Iterable<EntryRow>, limit, maxBytes);
     });
   }
 
