@@ -58,7 +58,7 @@ export const errorCatalog: readonly ErrorCatalogEntry[] = [
     code: ErrorCode.StoreUnavailable,
     name: "Store Unavailable",
     description:
-      "The backing store is down or refuses writes; data.reason. Safe to retry.",
+      "The backing store is down or refuses writes; data.reason. Safe to retry, unless data.reason says the outcome is unknown.",
   },
   {
     code: ErrorCode.CasConflict,
