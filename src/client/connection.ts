@@ -62,8 +62,8 @@ const closeCodeNormal = 1000;
 /** Time in ms close() waits for the server's close frame. */
 const closeWaitMs = 1_000;
 
-// NOTE: the client sends no pings of its own, so a connection that dies
-// without a TCP close (a peer that vanished from the network) is noticed
+// NOTE: in browsers pings are invisible, so there a connection that dies
+// without a TCP close (a server that vanished from the network) is noticed
 // only when a call times out; until then an idle watch waits.
 
 /**
@@ -84,6 +84,10 @@ export class Connection {
    */
   private reconnectAttempt = 0;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether the open socket reports pings, so that silence means a loss. */
+  private watchesPings = false;
+  /** Ends a socket from which nothing arrived for serverSilenceTimeoutMs. */
+  private silenceTimer: ReturnType<typeof setTimeout> | undefined;
   private everOpened = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** The attempt in progress, so that stop() can abandon it. */
@@ -254,6 +258,7 @@ export class Connection {
     let opened = false;
     let settled = false;
     let socket: WebSocketLike | undefined;
+    let reportsPings = false;
     this.setState({ state: "connecting", attempt });
 
     const failAttempt = (code: number, reason: string, cause?: unknown) => {
@@ -285,10 +290,16 @@ export class Connection {
         opened = true;
         clearTimeout(connectTimer);
         this.connecting = undefined;
+        this.watchesPings = reportsPings;
         this.onSocketOpen(socket!);
       },
       onMessage: (text: string) => {
-        if (generation === this.generation && opened) this.onMessage(text);
+        if (generation !== this.generation || !opened) return;
+        this.heardFromServer();
+        this.onMessage(text);
+      },
+      onPing: () => {
+        if (generation === this.generation && opened) this.heardFromServer();
       },
       onClose: (code: number, reason: string) => {
         this.notifySocketClosed?.();
@@ -301,9 +312,10 @@ export class Connection {
     };
     openSocket(this.url, this.options.apiKey, events, this.options.WebSocket)
       .then((created) => {
-        socket = created;
-        attemptState.socket = created;
-        if (settled || generation !== this.generation) created.close();
+        socket = created.socket;
+        reportsPings = created.reportsPings;
+        attemptState.socket = created.socket;
+        if (settled || generation !== this.generation) created.socket.close();
       })
       .catch((error: unknown) =>
         failAttempt(closeCodeAbnormal, String(error), error),
@@ -313,6 +325,7 @@ export class Connection {
   private onSocketOpen(socket: WebSocketLike): void {
     this.socket = socket;
     this.everOpened = true;
+    this.heardFromServer();
     this.resetBackoffWhenStable();
     this.setState({ state: "open" });
     this.resolveFirstOpen();
@@ -323,6 +336,25 @@ export class Connection {
     for (const call of this.calls.values()) {
       if (!call.sent) this.transmit(call);
     }
+  }
+
+  /**
+   * Restarts the silence timer. The server pings every connection (every
+   * 30 s by default), so on a socket that reports pings, silence past
+   * serverSilenceTimeoutMs means the server or the network path is gone.
+   */
+  private heardFromServer(): void {
+    if (!this.watchesPings) return;
+    clearTimeout(this.silenceTimer);
+    const timeoutMs = this.options.serverSilenceTimeoutMs;
+    if (timeoutMs === Infinity) return;
+    this.silenceTimer = setTimeout(
+      () =>
+        this.abandonSocket(
+          `no ping or message from the server within ${timeoutMs} ms (serverSilenceTimeoutMs)`,
+        ),
+      timeoutMs,
+    );
   }
 
   /**
@@ -375,6 +407,7 @@ export class Connection {
   private onDrop(code: number, reason: string): void {
     this.socket = undefined;
     clearTimeout(this.stableTimer);
+    clearTimeout(this.silenceTimer);
     const oversized =
       code === closeCodeMessageTooBig ? this.largestSentCall() : undefined;
     for (const call of [...this.calls.values()]) {
@@ -466,6 +499,7 @@ export class Connection {
     this.stopError = error;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.silenceTimer);
     if (this.connecting !== undefined) {
       clearTimeout(this.connecting.timer);
       this.connecting.socket?.close();

@@ -20,6 +20,14 @@ export interface ClientOptions {
   /** Changes one watch buffers for a reader that falls behind. */
   maxBufferedChanges?: number;
   /**
+   * Time in ms without a ping or message from the server after which the
+   * client drops the connection and reconnects, so that a server that
+   * vanished without closing the TCP connection is noticed. Applies only
+   * where pings are visible (the `ws` package in Node); keep it above
+   * twice the server's --ping-interval-ms (30 s by default).
+   */
+  serverSilenceTimeoutMs?: number;
+  /**
    * The WebSocket class to use. By default the global WebSocket (browsers,
    * Node 22 and later), otherwise the `ws` package.
    */
@@ -37,6 +45,7 @@ export const defaultOptions = {
   maxReconnectAttempts: Infinity,
   maxQueuedRequests: 1_000,
   maxBufferedChanges: 1_000,
+  serverSilenceTimeoutMs: 75_000,
 } as const;
 
 const apiKeyPattern = /^[A-Za-z0-9_-]+$/;

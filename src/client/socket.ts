@@ -26,7 +26,15 @@ export const socketOpen = 1;
 export interface SocketEvents {
   onOpen(): void;
   onMessage(text: string): void;
+  /** A WebSocket ping arrived; only sockets of the `ws` package report it. */
+  onPing(): void;
   onClose(code: number, reason: string): void;
+}
+
+/** What openSocket returns: the socket, and whether it reports pings. */
+export interface OpenedSocket {
+  socket: WebSocketLike;
+  reportsPings: boolean;
 }
 
 /**
@@ -40,9 +48,10 @@ export async function openSocket(
   apiKey: string,
   events: SocketEvents,
   WebSocketClass?: WebSocketConstructor,
-): Promise<WebSocketLike> {
+): Promise<OpenedSocket> {
   const native = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   let socket: WebSocketLike;
+  let reportsPings = false;
   // NOTE: tests cover `ws` on Node 20 and Chromium's WebSocket; Node 22's
   // global WebSocket takes this branch too but has not been run here.
   if (WebSocketClass !== undefined || native !== undefined) {
@@ -52,10 +61,16 @@ export async function openSocket(
     // Only Node before version 22 takes this branch, so browsers never
     // resolve the bare specifier.
     const { WebSocket: NodeWebSocket } = await import("ws");
-    socket = new NodeWebSocket(url, {
+    const nodeSocket = new NodeWebSocket(url, {
       headers: { authorization: `Bearer ${apiKey}` },
       perMessageDeflate: false,
-    }) as unknown as WebSocketLike;
+    });
+    // Browsers and Node's global WebSocket answer pings without telling
+    // the page, so only here can the client see that the server is alive
+    // while no message arrives.
+    nodeSocket.on("ping", () => events.onPing());
+    reportsPings = true;
+    socket = nodeSocket as unknown as WebSocketLike;
   }
   // An error is always followed by a close event, which does the work.
   // The ws package's error carries the cause (such as ECONNREFUSED), which
@@ -69,7 +84,7 @@ export async function openSocket(
   socket.onmessage = (event) => events.onMessage(messageText(event.data));
   socket.onclose = (event) =>
     events.onClose(event.code, event.reason || errorMessage);
-  return socket;
+  return { socket, reportsPings };
 }
 
 function messageText(data: unknown): string {
