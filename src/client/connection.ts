@@ -62,9 +62,9 @@ const closeCodeNormal = 1000;
 /** Time in ms close() waits for the server's close frame. */
 const closeWaitMs = 1_000;
 
-// NOTE: in browsers pings are invisible, so there a connection that dies
-// without a TCP close (a server that vanished from the network) is noticed
-// only when a call times out; until then an idle watch waits.
+// NOTE: browsers hide pings. There, a connection that dies without a TCP
+// close (a server that vanished from the network) is noticed only when a
+// call times out, and until then an idle watch waits.
 
 /**
  * One logical connection to a kvstream server over successive WebSockets:

@@ -31,7 +31,7 @@ export interface SocketEvents {
   onClose(code: number, reason: string): void;
 }
 
-/** What openSocket returns: the socket, and whether it reports pings. */
+/** A socket opened by openSocket, and whether it reports pings. */
 export interface OpenedSocket {
   socket: WebSocketLike;
   reportsPings: boolean;
@@ -65,7 +65,7 @@ export async function openSocket(
       headers: { authorization: `Bearer ${apiKey}` },
       perMessageDeflate: false,
     });
-    // Browsers and Node's global WebSocket answer pings without telling
+    // Browsers and Node's global WebSocket reply to pings without telling
     // the page, so only here can the client see that the server is alive
     // while no message arrives.
     nodeSocket.on("ping", () => events.onPing());

@@ -17,11 +17,12 @@ function releaseAll(): void {
  * Holds a socket's small writes until the check phase of this event loop
  * turn. The frames queued in the meantime, such as the responses to a
  * burst of pipelined requests, then leave in one writev system call
- * instead of one call per frame. Frames and their order are unchanged. Under the kv/get benchmark, one write system call
+ * instead of one call per frame. Frames and their order are unchanged.
+ * Under the kv/get benchmark, one write system call
  * per frame took about 20 us on loopback (node --cpu-prof), more than the
  * SQLite read behind the frame.
  *
- * At most 64 KiB is held per socket, and `heldBytes` tells how much, so
+ * At most 64 KiB is held per socket, and `heldBytes` counts them, so
  * that a slow-consumer check can leave out bytes that are only waiting
  * for the end of the turn.
  */

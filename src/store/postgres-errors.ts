@@ -81,8 +81,8 @@ export function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 /**
  * Settles like `work`, but rejects with -32001 once the database has sent
  * no reply to anything for `silenceMs`, checked from `silenceMs` after the
- * start, or once `maxMs` pass. A database that answers other queries is
- * slow, not unreachable, so a long read may go on; one that answers
+ * start, or once `maxMs` pass. A database that replies to other queries
+ * is slow, not unreachable, so a long read may go on. One that replies to
  * nothing is treated as down within about `silenceMs`. Like
  * `withDeadline`, it suits reads only.
  */

@@ -99,7 +99,7 @@ export class PostgresStore implements Store {
   private readonly feed: ChangeFeed;
   private readonly channel: string;
   private readonly timeoutMs: number;
-  /** When the database last answered a read or probe, in ms since the epoch. */
+  /** When the database last replied to a read or probe, in ms since the epoch. */
   private lastReplyAt = 0;
   private probing = false;
   private readonly writes: GroupCommit;
@@ -247,8 +247,8 @@ export class PostgresStore implements Store {
 
   /**
    * Sends a trivial query on the listening session, which no request
-   * uses, so that lastReplyAt tells a database that answers, however
-   * busy the pool is, from one that answers nothing.
+   * uses, so that lastReplyAt separates a database that replies, however
+   * busy the pool is, from one that replies to nothing.
    */
   private probeLiveness(): void {
     if (this.probing || this.closed) return;
@@ -319,7 +319,7 @@ export class PostgresStore implements Store {
   /**
    * Runs a read. The driver fails it after requestTimeoutMs without a
    * connection, and PostgreSQL after statementTimeoutMs of running. A read
-   * also fails once the database has answered nothing, neither a read nor
+   * also fails once the database has replied to nothing, neither a read nor
    * the liveness probe, for requestTimeoutMs. So a database that stopped
    * answering, such as one behind a dropped network path where no error
    * arrives, fails reads within about that time, while a slow but

@@ -94,7 +94,7 @@ export function estimateItemBytes(row: EntryRow): number {
 /**
  * Takes entries from `rows` (fetched with one row more than `limit`) until
  * `limit` items or, after the first item, until their estimated JSON
- * passes `maxBytes`; `more` tells whether rows were left.
+ * passes `maxBytes`; `more` is true when rows were left.
  */
 export function takeListPage(
   rows: Iterable<EntryRow>,

@@ -7,7 +7,7 @@ import { useClientServer } from "../support/client-server.js";
 
 describe("server silence", () => {
   // The server pings every 200 ms here, so a client that receives nothing for
-  // two seconds knows the server is gone even though TCP still looks open.
+  // two seconds can take the server as gone even though TCP still looks open.
   const fixture = useClientServer({
     key: { tenant: "quiet" },
     args: ["--ping-interval-ms", "200"],

@@ -15,7 +15,6 @@ import {
   type CreatedKey,
   type ServerProcess,
 } from "../support/server-process.js";
-import { TcpProxy } from "../support/cuttable-proxy.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 import { delay, range } from "../support/watch-helpers.js";
 
@@ -155,8 +154,7 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
 
   test("cut link fails -32001, then recovers", async () => {
     const target = new URL(schema.url);
-    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    await proxy.start();
+    const proxy = await startTcpProxy(Number(target.port || 5432));
     const proxied = new URL(schema.store);
     proxied.port = String(proxy.port);
     const server = await start(proxied.toString());
@@ -173,7 +171,7 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     assert.ok((await set(1)).result);
     assert.equal(await httpStatus(server, "/readyz"), 200);
 
-    await proxy.cut();
+    await proxy.close();
     try {
       assert.equal((await set(2)).error?.code, storeUnavailable);
       const read = await client.request("kv/get", {
@@ -184,7 +182,7 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
       assert.equal(await httpStatus(server, "/readyz"), 503);
       assert.equal(await httpStatus(server, "/healthz"), 200);
     } finally {
-      await proxy.start();
+      await proxy.reopen();
     }
 
     assert.ok(
@@ -199,7 +197,7 @@ describe("PostgreSQL outages", { skip: skipWithoutPostgres }, () => {
     );
     assert.equal(server.process.exitCode, null, "the server kept running");
     await stop(server);
-    await proxy.cut();
+    await proxy.close();
   });
 
   test("silent database fails reads -32001", async () => {

@@ -15,7 +15,10 @@ export interface TcpProxy {
   /** Pauses every open connection and every later one. */
   silence(): void;
   resume(): void;
+  /** Closes the port and every connection, like a server that died. */
   close(): Promise<void>;
+  /** Listens again on the same port after close(). */
+  reopen(): Promise<void>;
 }
 
 interface ProxiedConnection {
@@ -27,7 +30,7 @@ interface ProxiedConnection {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const connections = new Set<ProxiedConnection>();
   let silenced = false;
-  const server: Server = createServer((client) => {
+  const forward = (client: Socket) => {
     const upstream = connect(targetPort, "127.0.0.1");
     const connection: ProxiedConnection = {
       client,
@@ -54,8 +57,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     };
     client.on("error", forget).on("close", forget);
     upstream.on("error", forget).on("close", forget);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  };
+  const listen = async (port: number): Promise<Server> => {
+    const server = createServer(forward);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", resolve);
+    });
+    return server;
+  };
+  let server = await listen(0);
   const port = (server.address() as { port: number }).port;
 
   return {
@@ -87,6 +98,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         connection.upstream.destroy();
       }
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    reopen: async () => {
+      server = await listen(port);
     },
   };
 }
